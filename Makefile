@@ -1,0 +1,11 @@
+.PHONY: setup demo test test-fast bench
+setup:
+	bash scripts/setup_venv.sh
+demo:
+	bash scripts/demo.sh
+test:
+	bash scripts/test.sh
+test-fast:
+	bash scripts/test.sh -m "not slow"
+bench: setup
+	.venv/bin/video2act bench all

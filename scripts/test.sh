@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# One command for a newcomer and for CI: set up .venv and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_venv.sh
+export MUJOCO_GL=${MUJOCO_GL:-egl}
+# DDS isolation: a random domain per run, discovery on this host only.
+export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+exec .venv/bin/python -m pytest test "$@"

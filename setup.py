@@ -1,0 +1,40 @@
+"""ament_python package `video2act` (also `pip install -e .`)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "video2act"
+
+NODES = {
+    "system2_node": "video2act.ros.system2_node:main",
+    "system1_node": "video2act.ros.system1_node:main",
+    "trajectory_streamer": "video2act.ros.trajectory_streamer:main",
+    "camera_node": "video2act.ros.camera_node:main",
+    "sim_bridge_node": "video2act.ros.sim_bridge_node:main",
+    "teleop_node": "video2act.ros.teleop_node:main",
+    "monitor_node": "video2act.ros.monitor_node:main",
+}
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.urdf")),
+    ],
+    install_requires=["setuptools", "numpy", "pyyaml"],
+    zip_safe=True,
+    maintainer="video2act developers",
+    maintainer_email="dev@video2act.invalid",
+    description="Video2Act VLA policy (System 2 VDM features + System 1 DiT) as a ROS 2 stack for the dual-arm AgileX Piper",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": ["video2act = video2act.cli:main"]
+        + [f"{name} = {target}" for name, target in NODES.items()],
+    },
+)

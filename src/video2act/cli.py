@@ -1,0 +1,55 @@
+"""The `video2act` command. Each area registers its own sub-commands (see AREAS), so this file stays small.
+
+    video2act demo                 the main end-to-end demo
+    video2act model info|...       model presets, parameter counts
+    video2act sim experts|...      the MuJoCo twin, tasks and scripted experts
+    video2act nodes ...            start the ROS 2 nodes as processes (no `ros2 launch` needed)
+    video2act bench model|sim|...  benchmarks that print tables
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules with `register(subparsers, bench_subparsers)`; imported lazily-light (no torch at import time).
+AREAS = [
+    "video2act.demo",
+    "video2act.model.cli",
+    "video2act.sim.cli",
+    "video2act.ros.cli",
+    "video2act.data.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="video2act",
+        description="Video2Act on the dual-arm AgileX Piper: models, simulation, ROS 2 nodes, data and benchmarks.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = sub.add_parser("bench", help="benchmarks that print tables (model, sim, graph, ...)")
+    bench_sub = bench.add_subparsers(dest="bench_target", metavar="TARGET")
+    for name in AREAS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # area not built yet
+                continue
+            raise
+        module.register(sub, bench_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
