@@ -1,0 +1,32 @@
+"""The `video2act` command: every sub-command answers --help (argparse wiring, no heavy imports at start)."""
+import subprocess
+import sys
+
+import pytest
+
+from video2act.cli import build_parser
+
+
+def _subcommands(parser):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            return action.choices
+    return {}
+
+
+def test_top_level_commands_present():
+    names = set(_subcommands(build_parser()))
+    assert {"demo", "bench", "model", "sim", "nodes"} <= names, names
+
+
+@pytest.mark.parametrize("path", [[], ["demo"], ["model"], ["sim"], ["nodes"], ["bench"]])
+def test_help_runs(path):
+    out = subprocess.run([sys.executable, "-m", "video2act.cli", *path, "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "usage: video2act" in out.stdout
+
+
+def test_no_command_prints_help_and_fails():
+    out = subprocess.run([sys.executable, "-m", "video2act.cli"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "COMMAND" in out.stdout
