@@ -1,0 +1,111 @@
+"""The last gate before the arms: every command passes `SafetyFilter.step`.
+
+Guarantees, for any input (NaN, inf, huge jumps, out-of-range targets):
+- every command lies within the joint limits (lower <= cmd <= upper);
+- consecutive commands differ per joint by at most safe_velocity / rate_hz; the first command
+  after start or resume is within that step of the measured pose;
+- nothing is commanded before the first measured pose (returns None).
+Behaviour:
+- non-finite target -> counted, the last safe pose is held; non-finite measured -> ignored;
+- target None (stale chunk or stale feedback upstream) -> the last safe pose is held;
+- start and resume begin at the measured pose and move at soft_start_scale of the speed limit
+  until the command has caught up with the target (or soft_start_timeout has passed);
+- estop() holds the last safe pose until resume().
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from video2act.runtime.robot import RobotDescription
+
+
+class SafetyFilter:
+    """Clamps, rate-limits and gates 14-d joint commands at a fixed rate."""
+
+    def __init__(self, robot: RobotDescription, rate_hz: float, soft_start_scale: float | None = None,
+                 soft_start_timeout: float | None = None):
+        if not rate_hz > 0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz!r}")
+        self.robot = robot
+        self.rate_hz = float(rate_hz)
+        self.max_step = robot.safe_velocity / self.rate_hz  # (14,) per-tick change cap
+        self.soft_start_scale = robot.soft_start_scale if soft_start_scale is None else float(soft_start_scale)
+        self.soft_start_timeout = robot.soft_start_timeout if soft_start_timeout is None else float(soft_start_timeout)
+        if not 0 < self.soft_start_scale <= 1:
+            raise ValueError(f"soft_start_scale must be in (0, 1], got {self.soft_start_scale}")
+        self._last: np.ndarray | None = None  # last command sent (always safe)
+        self._soft_until: float | None = None  # soft start active until this time (None: off)
+        self._estopped = False
+        self._restart = True  # next command starts from the measured pose
+        self.stats = {"steps": 0, "commands": 0, "held": 0, "nonfinite_targets": 0, "nonfinite_measured": 0,
+                      "limit_clamped": 0, "rate_limited": 0, "no_feedback": 0, "estop_held": 0}
+
+    @property
+    def estopped(self) -> bool:
+        return self._estopped
+
+    @property
+    def soft_starting(self) -> bool:
+        return self._soft_until is not None
+
+    @property
+    def last_command(self) -> np.ndarray | None:
+        return None if self._last is None else self._last.copy()
+
+    def estop(self) -> None:
+        """Hold the last safe pose until resume()."""
+        self._estopped = True
+
+    def resume(self) -> None:
+        """Leave e-stop; the next command starts from the measured pose at soft-start speed."""
+        if self._estopped:
+            self._estopped = False
+            self._restart = True
+
+    def step(self, target, measured, now: float) -> np.ndarray | None:
+        """(14,) safe command for this tick, or None before any measured pose.
+
+        target: (14,) desired pose or None (hold). measured: (14,) fresh measured pose or None.
+        """
+        self.stats["steps"] += 1
+        measured = self._finite_or_none(measured, "nonfinite_measured")
+        if self._restart and not self._estopped:
+            if measured is None:  # cannot start without knowing where the arms are
+                return self._hold("no_feedback")
+            self._last = self.robot.clip(measured)
+            self._restart = False
+            self._soft_until = float(now) + self.soft_start_timeout
+        if self._estopped:
+            return self._hold("estop_held")
+        target = self._finite_or_none(target, "nonfinite_targets")
+        if target is None:
+            return self._hold("held")
+        clipped = self.robot.clip(target)
+        if np.any(clipped != target):
+            self.stats["limit_clamped"] += 1
+        cap = self.max_step * (self.soft_start_scale if self._soft_until is not None else 1.0)
+        delta = clipped - self._last
+        caught_up = bool(np.all(np.abs(delta) <= cap))
+        if not caught_up:
+            self.stats["rate_limited"] += 1
+        if self._soft_until is not None and (caught_up or now >= self._soft_until):
+            self._soft_until = None  # full speed from the next tick on
+        # the limits box is convex and _last lies in it, so a capped step towards a clipped target stays inside
+        self._last = self._last + np.clip(delta, -cap, cap)
+        self.stats["commands"] += 1
+        return self._last.copy()
+
+    def _hold(self, counter: str) -> np.ndarray | None:
+        self.stats[counter] += 1
+        return None if self._last is None else self._last.copy()
+
+    def _finite_or_none(self, x, counter: str) -> np.ndarray | None:
+        if x is None:
+            return None
+        arr = np.asarray(x, dtype=float)
+        if arr.shape != (self.robot.dof,):
+            raise ValueError(f"expected a ({self.robot.dof},) joint vector, got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            self.stats[counter] += 1
+            return None
+        return arr

@@ -1,0 +1,156 @@
+"""The trajectory streamer's logic without ROS: chunks + feedback in, one safe command per tick out.
+
+The rclpy node (video2act.ros.trajectory_streamer) only converts messages and calls:
+`on_chunk` (JointTrajectory -> names, (H, 14) positions, t0 = header.stamp, step times),
+`on_feedback` (JointState per arm), `tick(now)` from its timer, `estop`/`resume` from services,
+`diagnostics(now)` for /diagnostics. Every time is the node clock (sim time works).
+
+Per tick: measured = both arms' feedback if fresher than feedback_timeout; target = the chunk
+executor's sample at `now` if the newest chunk's observation is fresher than chunk_timeout; the
+safety filter turns (target, measured) into a command. Stale chunk or stale feedback -> the last
+safe pose is held (None before the first feedback).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from video2act.runtime.chunk_executor import ChunkError, ChunkExecutor
+from video2act.runtime.feature_cache import FeatureCache
+from video2act.runtime.rate_stats import RateStats
+from video2act.runtime.robot import RobotDescription
+from video2act.runtime.safety import SafetyFilter
+
+
+class FeedbackError(ValueError):
+    """An arm feedback message that cannot be used (arm, joint names or count, values)."""
+
+
+def reorder(names, values: np.ndarray, expected: tuple[str, ...], what: str) -> np.ndarray:
+    """values (..., n) whose last axis follows `names` -> the same axis in `expected` order.
+
+    Empty `names` means the values are already in `expected` order.
+    """
+    if values.shape[-1] != len(expected):
+        raise ValueError(f"{what}: expected {len(expected)} joints, got {values.shape[-1]}")
+    names = list(names)
+    if not names:
+        return values
+    if len(names) != len(expected) or set(names) != set(expected):
+        raise ValueError(f"{what}: joint names {names} do not match the expected {list(expected)}")
+    index = [names.index(n) for n in expected]
+    return values[..., index]
+
+
+class StreamerCore:
+    """ChunkExecutor + per-arm feedback caches + SafetyFilter, stepped at rate_hz."""
+
+    def __init__(self, robot: RobotDescription, rate_hz: float, chunk_dt: float, blend: str = "ensemble",
+                 ensemble_k: float = 0.01, blend_window: float = 0.1, chunk_timeout: float | None = None,
+                 feedback_timeout: float | None = None):
+        self.robot = robot
+        self.rate_hz = float(rate_hz)
+        self.executor = ChunkExecutor(chunk_dt, blend=blend, ensemble_k=ensemble_k, blend_window=blend_window,
+                                      dof=robot.dof)
+        self.safety = SafetyFilter(robot, rate_hz)
+        self.chunk_timeout = robot.chunk_timeout if chunk_timeout is None else float(chunk_timeout)
+        fb_timeout = robot.feedback_timeout if feedback_timeout is None else float(feedback_timeout)
+        self.feedback = {arm: FeatureCache(fb_timeout) for arm in robot.arms}
+        self.chunk_stamp: float | None = None  # observation time of the newest accepted chunk
+        self.ticks = RateStats(window=max(int(2 * rate_hz), 10))
+        self.state = "waiting for feedback"
+        self.counters = {"chunks_received": 0, "chunks_dropped": 0, "feedback_received": 0, "feedback_dropped": 0,
+                         "stale_chunk_ticks": 0, "stale_feedback_ticks": 0}
+        self.last_error = ""
+
+    def on_chunk(self, names, positions, t0: float, now: float, step_times=None) -> None:
+        """Accept a chunk: positions (H, 14) in `names` order; raises ChunkError (counted) when unusable."""
+        self.counters["chunks_received"] += 1
+        try:
+            arr = np.asarray(positions, dtype=float)
+            if arr.ndim != 2:
+                raise ChunkError(f"chunk positions must be (H, {self.robot.dof}), got shape {arr.shape}")
+            try:
+                arr = reorder(names, arr, self.robot.names14, "action chunk")
+            except ValueError as e:
+                raise ChunkError(str(e)) from None
+            if self.chunk_stamp is not None and t0 < self.chunk_stamp:
+                raise ChunkError(f"chunk observed at {t0:.3f} s is older than the newest one ({self.chunk_stamp:.3f} s)")
+            self.executor.add_chunk(arr, t0, now=now, step_times=step_times)
+        except (ChunkError, ValueError, TypeError) as e:
+            self.counters["chunks_dropped"] += 1
+            self.last_error = str(e)
+            raise ChunkError(str(e)) from None
+        self.chunk_stamp = float(t0)
+
+    def on_feedback(self, arm: str, names, positions, now: float) -> None:
+        """Accept one arm's measured joints (7 in `names` order, or layout order when names is empty)."""
+        self.counters["feedback_received"] += 1
+        try:
+            if arm not in self.feedback:
+                raise FeedbackError(f"unknown arm {arm!r}; expected one of {list(self.feedback)}")
+            arr = np.asarray(positions, dtype=float).reshape(-1)
+            try:
+                arr = reorder(names, arr, self.robot.joint_names_per_arm, f"{arm} feedback")
+            except ValueError as e:
+                raise FeedbackError(str(e)) from None
+            if not np.all(np.isfinite(arr)):
+                raise FeedbackError(f"{arm} feedback holds non-finite positions: {arr.tolist()}")
+        except (FeedbackError, ValueError, TypeError) as e:
+            self.counters["feedback_dropped"] += 1
+            self.last_error = str(e)
+            raise FeedbackError(str(e)) from None
+        self.feedback[arm].update(arr, now)
+
+    def measured(self, now: float) -> np.ndarray | None:
+        """(14,) measured pose when both arms' feedback is fresh, else None."""
+        left, right = (self.feedback[a].get(now) for a in self.robot.arms)
+        return None if left is None or right is None else self.robot.join(left, right)
+
+    def chunk_age(self, now: float) -> float:
+        return math.inf if self.chunk_stamp is None else float(now) - self.chunk_stamp
+
+    def tick(self, now: float) -> np.ndarray | None:
+        """(14,) command for this tick, or None (nothing to publish before the first feedback)."""
+        self.ticks.tick(now)
+        measured = self.measured(now)
+        target = None
+        if measured is None:
+            self.counters["stale_feedback_ticks"] += 1
+            self.state = "holding: no fresh feedback"
+        elif self.chunk_age(now) > self.chunk_timeout:
+            self.counters["stale_chunk_ticks"] += 1
+            self.state = "holding: no fresh chunk"
+        else:
+            target = self.executor.sample(now)
+            self.state = "streaming" if target is not None else "holding: chunk ended"
+        if self.safety.estopped:
+            self.state = "e-stop"
+        return self.safety.step(target, measured, now)
+
+    def estop(self) -> None:
+        self.safety.estop()
+        self.executor.reset()  # a resumed robot must not execute plans made before the stop
+
+    def resume(self) -> None:
+        self.safety.resume()
+
+    def diagnostics(self, now: float) -> dict:
+        """Key/values for /diagnostics: rates, ages, counters, e-stop state."""
+        fb_age = {f"feedback_age_{a}_s": c.age(now) for a, c in self.feedback.items()}
+        return {
+            "state": self.state,
+            "estop": self.safety.estopped,
+            "soft_start": self.safety.soft_starting,
+            "rate_hz": self.ticks.rate(),
+            "period_jitter_ms": 1e3 * self.ticks.jitter(),
+            "max_period_ms": 1e3 * self.ticks.max_period(),
+            "chunk_age_s": self.chunk_age(now),
+            **fb_age,
+            **self.counters,
+            "queued_chunks": self.executor.num_chunks,
+            "skipped_steps": self.executor.stats["skipped_steps"],
+            **{f"safety_{k}": v for k, v in self.safety.stats.items()},
+            "last_error": self.last_error,
+        }
