@@ -103,8 +103,9 @@ class System2Config:
     def __post_init__(self) -> None:
         self.high_res = tuple(int(v) for v in self.high_res)
         self.low_res = tuple(int(v) for v in self.low_res)
-        self.vae = dict(self.vae)
-        self.transformer = dict(self.transformer)
+        # Lists (from JSON / YAML) become tuples so configs compare equal after a round trip.
+        self.vae = {k: tuple(v) if isinstance(v, list) else v for k, v in self.vae.items()}
+        self.transformer = {k: tuple(v) if isinstance(v, list) else v for k, v in self.transformer.items()}
         if self.spatial_filter not in SPATIAL_FILTERS:
             raise ValueError(f"spatial_filter must be one of {list(SPATIAL_FILTERS)}. Got {self.spatial_filter!r}")
         if not 0.0 <= self.motion_cutoff <= 0.5:
