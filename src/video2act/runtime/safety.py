@@ -7,7 +7,7 @@ Guarantees, for any input (NaN, inf, huge jumps, out-of-range targets):
 - nothing is commanded before the first measured pose (returns None).
 Behaviour:
 - non-finite target -> counted, the last safe pose is held; non-finite measured -> ignored;
-- target None (stale chunk or stale feedback upstream) -> the last safe pose is held;
+- target None (stale chunk upstream) or measured None (stale feedback) -> the last safe pose is held;
 - start and resume begin at the measured pose and move at soft_start_scale of the speed limit
   until the command has caught up with the target (or soft_start_timeout has passed);
 - estop() holds the last safe pose until resume().
@@ -38,7 +38,7 @@ class SafetyFilter:
         self._estopped = False
         self._restart = True  # next command starts from the measured pose
         self.stats = {"steps": 0, "commands": 0, "held": 0, "nonfinite_targets": 0, "nonfinite_measured": 0,
-                      "limit_clamped": 0, "rate_limited": 0, "no_feedback": 0, "estop_held": 0}
+                      "limit_clamped": 0, "rate_limited": 0, "no_feedback": 0, "stale_feedback": 0, "estop_held": 0}
 
     @property
     def estopped(self) -> bool:
@@ -65,7 +65,7 @@ class SafetyFilter:
     def step(self, target, measured, now: float) -> np.ndarray | None:
         """(14,) safe command for this tick, or None before any measured pose.
 
-        target: (14,) desired pose or None (hold). measured: (14,) fresh measured pose or None.
+        target: (14,) desired pose or None (hold). measured: (14,) fresh measured pose or None (hold).
         """
         self.stats["steps"] += 1
         measured = self._finite_or_none(measured, "nonfinite_measured")
@@ -80,6 +80,8 @@ class SafetyFilter:
         target = self._finite_or_none(target, "nonfinite_targets")
         if target is None:
             return self._hold("held")
+        if measured is None:  # moving blind is not safe: hold until feedback is fresh again
+            return self._hold("stale_feedback")
         clipped = self.robot.clip(target)
         if np.any(clipped != target):
             self.stats["limit_clamped"] += 1

@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+
+from video2act.runtime.chunk_executor import ChunkError
+from video2act.runtime.robot import RobotDescription
+from video2act.runtime.streamer import FeedbackError, StreamerCore
+
+ROBOT = RobotDescription.from_config()
+HZ = ROBOT.control_hz
+DT = 1.0 / HZ
+NAMES = ROBOT.joint_names_per_arm
+
+
+def make_core(**kw):
+    return StreamerCore(ROBOT, rate_hz=HZ, chunk_dt=DT, **kw)
+
+
+def feed(core, pose14, now):
+    left, right = ROBOT.split(pose14)
+    core.on_feedback("left", NAMES, left, now)
+    core.on_feedback("right", [], right, now)  # no names: layout order
+
+
+def ramp(t0, v=0.3, h=64):
+    """(h, 14) chunk moving joint 0 of both arms at v rad/s from home."""
+    a = np.tile(ROBOT.home, (h, 1))
+    a[:, 0] += v * (np.arange(h) * DT)
+    a[:, 7] += v * (np.arange(h) * DT)
+    return a
+
+
+def test_no_command_before_feedback_then_follows_the_chunk():
+    core = make_core()
+    assert core.tick(0.0) is None and core.state == "holding: no fresh feedback"
+    cmds = []
+    for k in range(1, 15):  # chunk stays fresher than chunk_timeout (0.5 s)
+        now = k * DT
+        feed(core, ROBOT.home, now)
+        if k == 3:
+            core.on_chunk(ROBOT.names14, ramp(now - 0.1), t0=now - 0.1, now=now)
+        cmds.append(core.tick(now))
+    cmds = np.array(cmds)
+    assert core.state == "streaming"
+    steps = np.abs(np.diff(cmds, axis=0))
+    assert np.all(steps <= ROBOT.safe_velocity / HZ + 1e-12)
+    # joint 0 follows the 0.3 rad/s ramp (the soft start at 0.3 * 1 rad/s = 0.3 rad/s keeps pace)
+    np.testing.assert_allclose(steps[5:, 0], 0.3 * DT, rtol=1e-6)
+    assert core.executor.stats["skipped_steps"] == 3  # 0.1 s latency at 30 Hz
+
+
+def test_reordered_names_are_accepted():
+    core = make_core()
+    names = list(ROBOT.names14)[::-1]
+    chunk = ramp(0.0)
+    core.on_chunk(names, chunk[:, ::-1], t0=0.0, now=0.0)
+    np.testing.assert_allclose(core.executor.sample(0.0), chunk[0])
+
+
+def test_bad_messages_are_counted_and_dropped():
+    core = make_core()
+    with pytest.raises(ChunkError, match="expected 14 joints"):
+        core.on_chunk(ROBOT.names14[:7], np.zeros((64, 7)), 0.0, 0.0)
+    with pytest.raises(ChunkError, match="do not match"):
+        core.on_chunk([f"x{i}" for i in range(14)], ramp(0.0), 0.0, 0.0)
+    nan = ramp(0.0)
+    nan[10, 2] = np.nan
+    with pytest.raises(ChunkError, match="non-finite"):
+        core.on_chunk(ROBOT.names14, nan, 0.0, 0.0)
+    with pytest.raises(FeedbackError, match="expected 7 joints"):
+        core.on_feedback("left", [], np.zeros(6), 0.0)
+    with pytest.raises(FeedbackError, match="non-finite"):
+        core.on_feedback("left", [], np.full(7, np.nan), 0.0)
+    with pytest.raises(FeedbackError, match="unknown arm"):
+        core.on_feedback("middle", [], np.zeros(7), 0.0)
+    core.on_chunk(ROBOT.names14, ramp(1.0), 1.0, 1.0)
+    with pytest.raises(ChunkError, match="older than the newest"):
+        core.on_chunk(ROBOT.names14, ramp(0.5), 0.5, 1.0)
+    assert core.counters["chunks_dropped"] == 4 and core.counters["feedback_dropped"] == 3
+    assert core.executor.num_chunks == 1
+
+
+def test_stale_chunk_and_stale_feedback_hold():
+    core = make_core()
+    feed(core, ROBOT.home, 0.0)
+    core.on_chunk(ROBOT.names14, ramp(0.0, v=0.3), t0=0.0, now=0.0)
+    last = None
+    k = 0
+    while k * DT <= ROBOT.chunk_timeout:
+        feed(core, ROBOT.home, k * DT)
+        last = core.tick(k * DT)
+        k += 1
+    assert last[0] > ROBOT.home[0]
+    for j in range(10):  # chunk older than chunk_timeout: hold exactly
+        feed(core, ROBOT.home, (k + j) * DT)
+        np.testing.assert_array_equal(core.tick((k + j) * DT), last)
+    assert core.state == "holding: no fresh chunk" and core.counters["stale_chunk_ticks"] == 10
+    # fresh chunk, but feedback goes silent: hold after feedback_timeout
+    t = (k + 10) * DT
+    core.on_chunk(ROBOT.names14, ramp(t, v=0.3), t0=t, now=t)
+    held = core.tick(t + ROBOT.feedback_timeout + 0.01)
+    np.testing.assert_array_equal(held, last)
+    assert core.state == "holding: no fresh feedback"
+
+
+def test_estop_and_resume():
+    core = make_core()
+    for k in range(10):
+        feed(core, ROBOT.home, k * DT)
+        if k == 0:
+            core.on_chunk(ROBOT.names14, ramp(0.0), 0.0, 0.0)
+        cmd = core.tick(k * DT)
+    core.estop()
+    assert core.executor.num_chunks == 0
+    for k in range(10, 15):
+        feed(core, ROBOT.home, k * DT)
+        np.testing.assert_array_equal(core.tick(k * DT), cmd)
+    assert core.diagnostics(15 * DT)["estop"] is True
+    core.resume()
+    feed(core, ROBOT.home, 15 * DT)
+    core.on_chunk(ROBOT.names14, ramp(15 * DT), 15 * DT, 15 * DT)
+    first = core.tick(15 * DT)
+    assert abs(first[0] - ROBOT.home[0]) <= ROBOT.safe_velocity[0] / HZ * ROBOT.soft_start_scale + 1e-12
+    d = core.diagnostics(15 * DT)
+    assert d["estop"] is False and d["chunks_received"] == 2 and d["state"] == "streaming"
+    assert d["rate_hz"] == pytest.approx(HZ)
