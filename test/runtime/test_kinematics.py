@@ -52,13 +52,14 @@ def test_bad_input_is_a_value_error():
 
 def test_dual_arm_world_positions_follow_mounting():
     dual = DualArmKinematics.from_config()
-    mounting = load_config("mounting.yaml")["arms"]
+    mounts = {m.name: m for m in dual.mounts}
     home14 = np.array(load_config("robot.yaml")["robot"]["home"] * 2)
     left, right = dual.fingertip_positions(home14)
     local = fk(HOME, "fingertip")[:3, 3]
-    np.testing.assert_allclose(left, local + mounting["left"]["xyz"], atol=1e-6)  # mounts have rpy 0
-    np.testing.assert_allclose(right, local + mounting["right"]["xyz"], atol=1e-6)
+    np.testing.assert_allclose(left, local + mounts["left"].xyz, atol=1e-6)  # base_yaw is 0
+    np.testing.assert_allclose(right, local + mounts["right"].xyz, atol=1e-6)
     assert left[1] - right[1] == pytest.approx(0.6, abs=0.1)  # arms ~0.6 m apart
+    assert left[2] == pytest.approx(load_config("sim.yaml")["table"]["height"] + local[2])  # bases on the table top
     chunk = np.tile(home14, (5, 1))
     chunk[:, 0] = np.linspace(0.0, 0.4, 5)  # left j1 sweeps, right arm still
     lpath, rpath = dual.fingertip_paths(chunk)
@@ -125,15 +126,15 @@ def test_urdf_parses_with_joints_and_limits_from_robot_yaml():
 
 def test_urdf_chain_matches_forward_kinematics():
     root = ET.fromstring(dual_arm_urdf())
-    mounting = load_config("mounting.yaml")["arms"]
+    mounts = {m.name: m for m in DualArmKinematics.from_config().mounts}
     q = [0.3, 1.2, -1.0, 0.5, -0.4, 0.8]
     for arm in ("left", "right"):
         values = {f"{arm}_joint{i + 1}": v for i, v in enumerate(q)}
         world_flange = _urdf_fk(root, values, f"{arm}_link6")
-        expected = DualArmKinematics.from_config().mounts[0 if arm == "left" else 1].pose @ fk(q)
+        expected = mounts[arm].pose @ fk(q)
         np.testing.assert_allclose(world_flange, expected, atol=1e-9)
         local = fk(q)[:3, 3]
-        np.testing.assert_allclose(world_flange[:3, 3] - local, mounting[arm]["xyz"], atol=1e-9)  # mount rpy 0
+        np.testing.assert_allclose(world_flange[:3, 3] - local, mounts[arm].xyz, atol=1e-9)  # base_yaw is 0
 
 
 def test_committed_urdf_equals_generator_output():

@@ -12,7 +12,7 @@ Example::
 
     flange = fk([0, 1.57, -1.3485, 0, 0, 0])             # 4x4, base frame; flange ~ (0.380, 0, 0.381)
     tip = fk([0, 1.57, -1.3485, 0, 0, 0], "fingertip")
-    dual = DualArmKinematics.from_config()                # base poses from config/mounting.yaml
+    dual = DualArmKinematics.from_config()                # base poses from config/sim.yaml
     left_xyz, right_xyz = dual.fingertip_paths(chunk)     # chunk (H, 14) -> two (H, 3) in the world frame
 
 Pure numpy; no ROS.
@@ -126,6 +126,17 @@ class ArmMount:
         return transform(self.xyz, self.rpy)
 
 
+def mounts_from_sim(sim: dict) -> list[ArmMount]:
+    """Arm base poses from config/sim.yaml: side by side on the table top (z = table.height), `base_separation`
+    apart in y (left at +y), at x = `base_x`, both turned by `base_yaw` about z. World: x forward, y left, z up."""
+    try:
+        mount, top = sim["mounting"], float(sim["table"]["height"])
+        half, x, yaw = float(mount["base_separation"]) / 2, float(mount["base_x"]), float(mount["base_yaw"])
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"sim.yaml needs mounting.{{base_separation, base_x, base_yaw}} and table.height: missing {e}") from e
+    return [ArmMount("left", (x, half, top), (0.0, 0.0, yaw)), ArmMount("right", (x, -half, top), (0.0, 0.0, yaw))]
+
+
 class DualArmKinematics:
     """FK of both arms in the world frame, for the 14-d layout [left j1..j6, left gripper, right j1..j6, right gripper]."""
 
@@ -136,21 +147,11 @@ class DualArmKinematics:
         self.world_frame = world_frame
 
     @classmethod
-    def from_config(cls, name: str = "mounting.yaml") -> "DualArmKinematics":
-        """Base poses from config/mounting.yaml (`arms: {left: {xyz, rpy}, right: {...}}`)."""
+    def from_config(cls, sim: dict | None = None) -> "DualArmKinematics":
+        """Base poses from config/sim.yaml (the twin and the real robot share the layout), see `mounts_from_sim`."""
         from video2act.config import load_config
 
-        cfg = load_config(name)
-        arms = cfg.get("arms") or {}
-        mounts = []
-        for arm in ("left", "right"):
-            if arm not in arms:
-                raise ValueError(f"{name}: arms.{arm} (xyz, rpy of the arm base in the world) is missing")
-            xyz, rpy = arms[arm].get("xyz"), arms[arm].get("rpy", [0.0, 0.0, 0.0])
-            if xyz is None or len(xyz) != 3 or len(rpy) != 3:
-                raise ValueError(f"{name}: arms.{arm} needs xyz: [x, y, z] and rpy: [r, p, y], got {arms[arm]!r}")
-            mounts.append(ArmMount(arm, tuple(map(float, xyz)), tuple(map(float, rpy))))
-        return cls(mounts, world_frame=str(cfg.get("world_frame", "world")))
+        return cls(mounts_from_sim(sim if sim is not None else load_config("sim.yaml")))
 
     def fingertip_positions(self, state14) -> tuple[np.ndarray, np.ndarray]:
         """(left xyz (3,), right xyz (3,)) of the fingertip planes in the world frame for one 14-d state."""
