@@ -1,0 +1,162 @@
+"""Synthetic robot: a stand-in for what cannot run here (the three cameras and the two Piper drivers).
+
+It follows the real Cobot Magic contract (config/robot.yaml):
+- three rgb8 cameras (640x480 by default) at `camera_hz` on /camera_f|l|r/color/image_raw, with
+  header stamps (capture time) and optical frame ids; sensor-data QoS like the RealSense driver;
+- /puppet/joint_left|right JointState (joint0..joint6, 7 positions) at `feedback_hz`, tracking the last
+  command on /master/joint_left|right with a first-order lag `lag_tau` (x += (cmd - x)(1 - e^{-dt/tau})),
+  starting at the home pose.
+
+The images are a moving colour pattern whose offset follows the arm state, so consecutive frames
+differ and the policy sees motion. For fault tests, `camera_rates_hz` (one rate per camera in
+head, left, right order; 0 = stopped) may be changed while running with `set_parameters`.
+
+    python -m video2act.ros.synthetic_robot_node --ros-args -p width:=320 -p height:=240
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from video2act.config import load_config
+from video2act.ros.conversions import rgb_to_image_msg, stamp_to_sec
+
+CAMERAS = ("head", "left", "right")
+
+
+def param_spec(robot_cfg: dict) -> dict:
+    """name -> (default, description); numbers come from robot.yaml."""
+    topics, rates, cams = robot_cfg["topics"], robot_cfg["rates"], robot_cfg["cameras"]
+    return {
+        "width": (int(cams["width"]), "camera image width (px)"),
+        "height": (int(cams["height"]), "camera image height (px)"),
+        "camera_topics": ([topics["cameras"][c] for c in CAMERAS], "camera topics: head, left, right"),
+        "frame_ids": ([cams["frame_ids"][c] for c in CAMERAS], "camera optical frame ids: head, left, right"),
+        "camera_rates_hz": ([float(rates["camera_hz"])] * 3,
+                            "publish rate per camera (head, left, right), 0 = stopped; changeable at run time"),
+        "feedback_topics": ([topics["feedback"]["left"], topics["feedback"]["right"]], "arm feedback topics: left, right"),
+        "command_topics": ([topics["command"]["left"], topics["command"]["right"]], "arm command topics: left, right"),
+        "feedback_hz": (50.0, "arm feedback rate (Hz)"),
+        "lag_tau": (0.05, "first-order lag time constant of the simulated arms (s)"),
+    }
+
+
+class SyntheticRobotNode:
+    """Owns an rclpy node publishing cameras and feedback (built by `create`)."""
+
+    def __init__(self, node, robot_cfg: dict):
+        from rcl_interfaces.msg import SetParametersResult
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import Image, JointState
+
+        from video2act.ros.params import convert_value, declare_params
+
+        self.node = node
+        spec = param_spec(robot_cfg)
+        self._spec = spec
+        self.p = declare_params(node, spec, read_only=False)
+        self._convert = convert_value
+        self._result_type = SetParametersResult
+        self.joint_names = list(robot_cfg["robot"]["joint_names"])
+        home = np.asarray(robot_cfg["robot"]["home"], dtype=np.float64)
+        self.state = [home.copy(), home.copy()]
+        self.command = [home.copy(), home.copy()]
+        self._js_type = JointState
+        self._pattern = self._make_pattern(self.p.height, self.p.width)
+        self._frames_sent = [0, 0, 0]
+        self.cam_pubs = [node.create_publisher(Image, t, qos_profile_sensor_data) for t in self.p.camera_topics]
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.fb_pubs = [node.create_publisher(JointState, t, reliable) for t in self.p.feedback_topics]
+        best_effort = qos_profile_sensor_data  # accepts reliable and best-effort publishers
+        self.cmd_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_command(a, m)), best_effort)
+                         for a, t in enumerate(self.p.command_topics)]
+        self.bad_commands = 0
+        self._cam_timers = [None, None, None]
+        for i, hz in enumerate(self.p.camera_rates_hz):
+            self._set_camera_rate(i, hz)
+        self._last_fb = node.get_clock().now()
+        self.fb_timer = node.create_timer(1.0 / self.p.feedback_hz, self._on_feedback_tick)
+        node.add_on_set_parameters_callback(self._on_set_parameters)
+
+    @staticmethod
+    def _make_pattern(h: int, w: int) -> np.ndarray:
+        """A (h, 2w, 3) colour pattern; frames are horizontal windows of it (cheap to slice)."""
+        y, x = np.mgrid[0:h, 0 : 2 * w].astype(np.float32)
+        r = 127 + 127 * np.sin(x / 23.0)
+        g = 127 + 127 * np.sin(y / 17.0 + x / 41.0)
+        b = 127 + 127 * np.cos((x + y) / 31.0)
+        return np.stack([r, g, b], axis=-1).astype(np.uint8)
+
+    def _set_camera_rate(self, index: int, hz: float) -> None:
+        if self._cam_timers[index] is not None:
+            self.node.destroy_timer(self._cam_timers[index])
+            self._cam_timers[index] = None
+        if hz > 0:
+            self._cam_timers[index] = self.node.create_timer(1.0 / hz, lambda i=index: self._publish_camera(i))
+
+    def _on_set_parameters(self, params):
+        for prm in params:
+            if prm.name != "camera_rates_hz":
+                return self._result_type(successful=False, reason=f"{prm.name} is fixed at start; only camera_rates_hz changes")
+            try:
+                rates = self._convert(prm.name, prm.value, self._spec["camera_rates_hz"][0])
+            except ValueError as e:
+                return self._result_type(successful=False, reason=str(e))
+            if len(rates) != 3 or min(rates) < 0:
+                return self._result_type(successful=False, reason="camera_rates_hz needs 3 rates >= 0 (head, left, right)")
+            for i, hz in enumerate(rates):
+                self._set_camera_rate(i, hz)
+            self.node.get_logger().info(f"camera rates now {rates} Hz")
+        return self._result_type(successful=True)
+
+    def _publish_camera(self, index: int) -> None:
+        now = self.node.get_clock().now()
+        # Pattern offset follows the left arm's first joint and time, so frames change as the arm moves.
+        t = stamp_to_sec(now.to_msg())
+        offset = int((t * 40 + self.state[0][0] * 100 + index * 50) % self.p.width)
+        frame = self._pattern[:, offset : offset + self.p.width]
+        msg = rgb_to_image_msg(frame, stamp=now.to_msg(), frame_id=self.p.frame_ids[index])
+        self.cam_pubs[index].publish(msg)
+        self._frames_sent[index] += 1
+
+    def _on_command(self, arm: int, msg) -> None:
+        pos = np.asarray(msg.position, dtype=np.float64)
+        if pos.shape != (7,) or not np.all(np.isfinite(pos)):
+            self.bad_commands += 1
+            self.node.get_logger().warn(f"arm {arm}: ignored command with positions {list(msg.position)}",
+                                        throttle_duration_sec=2.0)
+            return
+        self.command[arm] = pos
+
+    def _on_feedback_tick(self) -> None:
+        now = self.node.get_clock().now()
+        dt = max((now - self._last_fb).nanoseconds * 1e-9, 0.0)
+        self._last_fb = now
+        alpha = 1.0 - np.exp(-dt / max(self.p.lag_tau, 1e-6))
+        stamp = now.to_msg()
+        for arm in (0, 1):
+            self.state[arm] = self.state[arm] + alpha * (self.command[arm] - self.state[arm])
+            msg = self._js_type()
+            msg.header.stamp = stamp
+            msg.name = self.joint_names
+            msg.position = self.state[arm].tolist()
+            self.fb_pubs[arm].publish(msg)
+
+
+def main(args=None) -> None:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = rclpy.create_node("synthetic_robot")
+    try:
+        SyntheticRobotNode(node, load_config("robot.yaml"))
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

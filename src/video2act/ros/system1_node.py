@@ -1,0 +1,275 @@
+"""System 1 node: action chunks from synchronised cameras + arm state + the newest System 2 features.
+
+    3 cameras ──ApproximateTimeSync──► newest observation ─┐
+    /puppet/joint_left|right ──StateBuffer (nearest stamp)─┤──worker thread, <= rate_hz──► policy.act
+    /video2act/features/{spatial,motion} ──FeatureCache────┘        ─► /video2act/action_chunk
+                                                                        (JointTrajectory, 14 joints, H points,
+                                                                         time_from_start = i / control_hz,
+                                                                         stamp = observation time)
+
+Never waits for System 2: each planning step takes whatever features are newest. It refuses to act
+(and counts why) when the images are older than `max_image_age`, the features older than
+`max_feature_age` (both measured from their stamps, i.e. capture time), or no arm feedback lies
+within `state_tolerance` of the image stamp. Bad messages (image encoding/size, non-finite or
+mis-shaped features) and non-finite chunks are logged (throttled), counted in /diagnostics and
+dropped. The observation time is the head camera's stamp.
+
+    python -m video2act.ros.system1_node --ros-args --params-file config/system1.yaml -p preset:=tiny
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from video2act.config import load_config
+from video2act.model.system2_stream import SlowFeatures
+from video2act.ros.conversions import ImageFormatError, float_image_to_numpy, image_msg_to_rgb, stamp_to_sec
+from video2act.ros.system2_node import CAMERAS, load_policy, policy_params
+
+NODE_NAME = "system1_node"
+
+
+def param_spec(robot_cfg: dict) -> dict:
+    topics, rates = robot_cfg["topics"], robot_cfg["rates"]
+    return {
+        **policy_params(robot_cfg),
+        "feedback_topics": ([topics["feedback"]["left"], topics["feedback"]["right"]], "arm feedback topics: left, right"),
+        "spatial_topic": (topics["features"]["spatial"], "System 2 spatial feature tokens"),
+        "motion_topic": (topics["features"]["motion"], "System 2 motion feature tokens"),
+        "action_chunk_topic": (topics["action_chunk"], "output: JointTrajectory action chunk"),
+        "rate_hz": (float(rates["system1_hz"]), "System 1 plans at most this often (Hz)"),
+        "control_hz": (float(rates["control_hz"]), "spacing of the chunk's points: time_from_start = i / control_hz"),
+        "sync_queue_size": (5, "approximate-time sync: messages kept per camera"),
+        "sync_slop": (0.02, "approximate-time sync: largest stamp spread of one camera triple (s)"),
+        "max_image_age": (0.3, "images older than this (s, from their stamps) are not acted on"),
+        "max_feature_age": (1.0, "System 2 features older than this (s, from their stamps) are not acted on"),
+        "state_tolerance": (0.1, "arm feedback must be stamped within this of the images (s)"),
+        "seed": (-1, "diffusion noise seed per chunk; -1 = fresh noise every chunk"),
+        "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
+    }
+
+
+class System1Node:
+    """rclpy adapter around policy.act (see the module docstring)."""
+
+    def __init__(self, node, robot_cfg: dict, policy=None):
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import Image, JointState
+        from trajectory_msgs.msg import JointTrajectory
+
+        from video2act.ros.diagnostics import DiagnosticsPublisher
+        from video2act.ros.params import declare_params, yaml_defaults
+        from video2act.ros.sync import StateBuffer, make_image_sync
+        from video2act.runtime.feature_cache import FeatureCache
+        from video2act.runtime.rate_stats import RateStats
+        from video2act.runtime.robot import RobotDescription
+
+        self.node = node
+        self.p = declare_params(node, param_spec(robot_cfg), defaults=yaml_defaults("system1.yaml", NODE_NAME))
+        if self.p.rate_hz <= 0 or self.p.control_hz <= 0:
+            raise ValueError(f"rate_hz and control_hz must be positive, got {self.p.rate_hz}, {self.p.control_hz}")
+        self.robot = RobotDescription.from_config()
+        self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
+        s2 = self.policy.config.system2
+        self._feature_shapes = {"spatial": (s2.num_spatial_tokens, s2.token_dim), "motion": (s2.num_motion_tokens, s2.token_dim)}
+        self.features = FeatureCache(self.p.max_feature_age)
+        self._partial_features: dict[float, dict[str, np.ndarray]] = {}
+        self.states = [StateBuffer(), StateBuffer()]
+        self._newest_obs = None  # (head, left, right) Image messages, replaced by newer triples
+        self._cv = threading.Condition()
+        self.counts = {"observations": 0, "observations_superseded": 0, "images_dropped_bad": 0, "images_stale": 0,
+                       "features_missing_or_stale": 0, "features_dropped_bad": 0, "state_missing": 0,
+                       "feedback_dropped_bad": 0, "chunks_published": 0, "chunks_nonfinite": 0, "act_errors": 0}
+        self._chunk_rate = RateStats(50)
+        self._act_latency: deque[float] = deque(maxlen=50)
+        self._obs_age: deque[float] = deque(maxlen=50)
+        self._feature_age_used: deque[float] = deque(maxlen=50)
+
+        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.chunk_pub = node.create_publisher(JointTrajectory, self.p.action_chunk_topic, reliable)
+        self._traj_type = JointTrajectory
+        self._sync = make_image_sync(node, Image, list(self.p.camera_topics), qos_profile_sensor_data,
+                                     self.p.sync_queue_size, self.p.sync_slop, self._on_observation)
+        self.feedback_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_feedback(a, m)),
+                                                       qos_profile_sensor_data)
+                              for a, t in enumerate(self.p.feedback_topics)]
+        self.feature_subs = [node.create_subscription(Image, t, (lambda m, k=k: self._on_feature(k, m)), reliable)
+                             for k, t in (("spatial", self.p.spatial_topic), ("motion", self.p.motion_topic))]
+        self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
+        self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
+        self._stop = threading.Event()
+        self.worker = threading.Thread(target=self._run, name="system1_worker", daemon=True)
+        self.worker.start()
+        node.get_logger().info(f"System 1 at <= {self.p.rate_hz} Hz, params {self.p.as_dict()}")
+
+    def now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def _warn(self, text: str) -> None:
+        self.node.get_logger().warn(text, throttle_duration_sec=2.0)
+
+    # -- callbacks: store only ------------------------------------------------------------------
+    def _on_observation(self, head, left, right) -> None:
+        with self._cv:
+            if self._newest_obs is not None:
+                self.counts["observations_superseded"] += 1
+            self._newest_obs = (head, left, right)
+            self.counts["observations"] += 1
+            self._cv.notify()
+
+    def _on_feedback(self, arm: int, msg) -> None:
+        pos = np.asarray(msg.position, dtype=np.float64)
+        if pos.shape != (self.robot.dof_per_arm,) or not np.all(np.isfinite(pos)):
+            self.counts["feedback_dropped_bad"] += 1
+            self._warn(f"dropped arm feedback with {pos.size} positions (finite: {bool(np.all(np.isfinite(pos)))})")
+            return
+        self.states[arm].add(stamp_to_sec(msg.header.stamp), pos)
+
+    def _on_feature(self, kind: str, msg) -> None:
+        """Pair spatial and motion messages by stamp; a complete, finite pair updates the cache."""
+        stamp = stamp_to_sec(msg.header.stamp)
+        try:
+            tokens = float_image_to_numpy(msg)
+            if tokens.shape != self._feature_shapes[kind]:
+                raise ImageFormatError(f"{kind} features have shape {tokens.shape}, the policy expects {self._feature_shapes[kind]}")
+            if not np.all(np.isfinite(tokens)):
+                raise ImageFormatError(f"{kind} features contain non-finite values")
+        except ImageFormatError as e:
+            self.counts["features_dropped_bad"] += 1
+            self._warn(f"dropped {kind} features: {e}")
+            return
+        pair = self._partial_features.setdefault(stamp, {})
+        pair[kind] = tokens
+        if len(pair) == 2:
+            self.features.update(SlowFeatures(pair["spatial"], pair["motion"], stamp), stamp)
+            for s in [s for s in self._partial_features if s <= stamp]:
+                del self._partial_features[s]
+        while len(self._partial_features) > 8:  # a partner that never came
+            del self._partial_features[min(self._partial_features)]
+
+    # -- worker: plan -----------------------------------------------------------------------------
+    def _run(self) -> None:
+        next_start = time.monotonic()
+        while not self._stop.is_set():
+            with self._cv:
+                self._cv.wait_for(lambda: self._newest_obs is not None or self._stop.is_set(), timeout=0.5)
+                delay = next_start - time.monotonic()
+            if delay > 0:  # at most rate_hz; the newest observation is taken after the wait
+                self._stop.wait(delay)
+            with self._cv:
+                obs, self._newest_obs = self._newest_obs, None
+            if obs is None:
+                continue
+            next_start = time.monotonic() + 1.0 / self.p.rate_hz
+            try:
+                self._plan(obs)
+            except Exception as e:  # noqa: BLE001 - a failed step must not kill the worker; it is counted
+                if not self.node.context.ok():  # shutting down: the publishers are gone
+                    break
+                self.counts["act_errors"] += 1
+                self.node.get_logger().error(f"System 1 step failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
+
+    def _plan(self, obs) -> None:
+        try:
+            images = {name: image_msg_to_rgb(msg) for name, msg in zip(CAMERAS, obs)}
+        except ImageFormatError as e:
+            self.counts["images_dropped_bad"] += 1
+            self._warn(f"dropped camera triple: {e}")
+            return
+        t_obs = stamp_to_sec(obs[0].header.stamp)
+        now = self.now()
+        if now - t_obs > self.p.max_image_age:
+            self.counts["images_stale"] += 1
+            self._warn(f"images are {now - t_obs:.3f} s old (limit {self.p.max_image_age} s): not acting")
+            return
+        features = self.features.get(now)
+        if features is None:
+            self.counts["features_missing_or_stale"] += 1
+            self._warn(f"System 2 features missing or {self.features.age(now):.3f} s old (limit {self.p.max_feature_age} s): not acting")
+            return
+        arms = [buf.nearest(t_obs, self.p.state_tolerance) for buf in self.states]
+        if any(a is None for a in arms):
+            self.counts["state_missing"] += 1
+            self._warn(f"no arm feedback within {self.p.state_tolerance} s of the images: not acting")
+            return
+        state = self.robot.join(arms[0], arms[1])
+        t0 = time.perf_counter()
+        chunk = self.policy.act(images, state, self.p.instruction, features, seed=None if self.p.seed < 0 else self.p.seed)
+        self._act_latency.append(time.perf_counter() - t0)
+        chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.ndim != 2 or chunk.shape[1] != self.robot.dof or not np.all(np.isfinite(chunk)):
+            self.counts["chunks_nonfinite"] += 1
+            self._warn(f"dropped a chunk of shape {chunk.shape} (finite: {bool(np.all(np.isfinite(chunk)))})")
+            return
+        self.chunk_pub.publish(self._trajectory(chunk, obs[0].header.stamp))
+        self.counts["chunks_published"] += 1
+        self._chunk_rate.tick(time.monotonic())
+        self._obs_age.append(self.now() - t_obs)
+        self._feature_age_used.append(now - features.stamp)
+
+    def _trajectory(self, chunk: np.ndarray, stamp):
+        """(H, 14) absolute joint targets -> JointTrajectory, point i due i / control_hz after `stamp`."""
+        from builtin_interfaces.msg import Duration
+        from trajectory_msgs.msg import JointTrajectoryPoint
+
+        msg = self._traj_type()
+        msg.header.stamp = stamp
+        msg.joint_names = list(self.robot.names14)
+        points = []
+        for i, q in enumerate(chunk):
+            ns = int(round(i * 1e9 / self.p.control_hz))
+            points.append(JointTrajectoryPoint(positions=q.tolist(), time_from_start=Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)))
+        msg.points = points
+        return msg
+
+    def _publish_diagnostics(self) -> None:
+        from video2act.ros.diagnostics import OK, WARN
+
+        def pct(values, q):
+            a = np.asarray(values, dtype=float)
+            return float(np.percentile(a, q)) if a.size else None
+
+        values = {
+            "chunk_rate_hz": self._chunk_rate.rate(),
+            "act_ms_p50": None if not self._act_latency else pct(self._act_latency, 50) * 1e3,
+            "act_ms_p95": None if not self._act_latency else pct(self._act_latency, 95) * 1e3,
+            "observation_age_at_publish_s_p50": pct(self._obs_age, 50),
+            "feature_age_used_s_p50": pct(self._feature_age_used, 50),
+            "feature_age_s": self.features.age(self.now()),
+            "sync_matched": getattr(self._sync[1], "matched", None),
+            **self.counts,
+        }
+        acting = self._chunk_rate.count > 0 and self.features.get(self.now()) is not None
+        self.diag.publish(values, level=OK if acting else WARN, message="planning" if acting else "not acting: inputs missing or stale")
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        self.worker.join(timeout=5.0)
+
+
+def main(args=None) -> None:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = rclpy.create_node(NODE_NAME)
+    s1 = None
+    try:
+        s1 = System1Node(node, load_config("robot.yaml"))
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if s1 is not None:
+            s1.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""System 2 node: video-diffusion features of the head camera, at its own (slow) pace.
+
+    camera (30 Hz) ──callback──► pending frames (bounded, frame_hz spacing) ──worker thread──►
+        System2Stream.push (encode once per frame) ─► compute(instruction) every 1/rate_hz ─►
+        /video2act/features/spatial, /video2act/features/motion  (32FC1, rows = tokens,
+                                                                  stamp = newest frame used)
+        /video2act/viz/<name>_heatmap                             (rgb8, colour-mapped filtered maps)
+
+Callbacks only convert and queue; the model runs in one worker thread, so a slow System 2 never
+blocks message handling (and System 1, a separate process, never waits for it). Only the camera
+the policy's System 2 uses (`stream_camera`, the head camera) is subscribed: decoding the wrist
+images here would cost CPU for nothing. `rate_hz` can be changed while running (set_parameters),
+e.g. to slow System 2 to 1 Hz in tests.
+
+    python -m video2act.ros.system2_node --ros-args --params-file config/system2.yaml -p preset:=tiny
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from video2act.config import load_config
+from video2act.ros.conversions import ImageFormatError, float_image_msg, image_msg_to_rgb, rgb_to_image_msg, sec_to_stamp, stamp_to_sec
+
+NODE_NAME = "system2_node"
+CAMERAS = ("head", "left", "right")
+
+
+def policy_params(robot_cfg: dict) -> dict:
+    """Parameters shared by both policy nodes: which model, which instruction, how many threads."""
+    return {
+        "checkpoint": ("", "policy checkpoint folder (save_pretrained output); empty = build `preset` with random weights"),
+        "preset": ("tiny", "model preset when no checkpoint is given: tiny | small | paper"),
+        "instruction": ("", "language instruction for the episode"),
+        "torch_threads": (1, "torch.set_num_threads for this process (several torch processes share the cores)"),
+        "camera_topics": ([robot_cfg["topics"]["cameras"][c] for c in CAMERAS], "camera topics: head, left, right"),
+    }
+
+
+def param_spec(robot_cfg: dict) -> dict:
+    topics = robot_cfg["topics"]
+    return {
+        **policy_params(robot_cfg),
+        "stream_camera": ("head", "camera System 2 watches (one of head, left, right)"),
+        "rate_hz": (float(robot_cfg["rates"]["system2_hz"]), "System 2 runs at most this often (Hz); changeable at run time"),
+        "frame_hz": (10.0, "frames enter the sliding windows at most this often (Hz); sets the time the long window spans"),
+        "spatial_topic": (topics["features"]["spatial"], "spatial feature tokens (32FC1 image, rows = tokens)"),
+        "motion_topic": (topics["features"]["motion"], "motion feature tokens (32FC1 image, rows = tokens)"),
+        "viz_prefix": (topics["viz_prefix"], "heat-maps go to <viz_prefix>/<name>_heatmap"),
+        "heatmap_width": (256, "heat-map image width (px); height keeps the map's aspect"),
+        "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
+    }
+
+
+def load_policy(checkpoint: str, preset: str, torch_threads: int):
+    """Video2ActPolicy from a checkpoint folder, else a preset with random weights (eval mode)."""
+    import torch
+
+    from video2act.model import Video2ActPolicy
+
+    torch.set_num_threads(max(1, int(torch_threads)))
+    policy = Video2ActPolicy.from_pretrained(checkpoint) if checkpoint else Video2ActPolicy.from_preset(preset)
+    return policy.eval()
+
+
+def heatmap_rgb(heat: np.ndarray, width: int) -> np.ndarray:
+    """(h, w) float in [0, 1] -> (H, width, 3) uint8 RGB, jet colour map, nearest-neighbour upscaled."""
+    import cv2
+
+    heat = np.nan_to_num(np.asarray(heat, dtype=np.float32), nan=0.0)
+    grey = (np.clip(heat, 0.0, 1.0) * 255).astype(np.uint8)
+    height = max(1, round(width * grey.shape[0] / grey.shape[1]))
+    grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_NEAREST)
+    return cv2.applyColorMap(grey, cv2.COLORMAP_JET)[:, :, ::-1]  # BGR -> RGB
+
+
+class System2Node:
+    """rclpy adapter around the policy's System2Stream (see the module docstring)."""
+
+    def __init__(self, node, robot_cfg: dict, policy=None):
+        from rcl_interfaces.msg import SetParametersResult
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+
+        from video2act.ros.diagnostics import DiagnosticsPublisher
+        from video2act.ros.params import declare_params, yaml_defaults
+        from video2act.runtime.rate_stats import RateStats
+
+        self.node = node
+        self.p = declare_params(node, param_spec(robot_cfg), defaults=yaml_defaults("system2.yaml", NODE_NAME), read_only=False)
+        if self.p.stream_camera not in CAMERAS:
+            raise ValueError(f"stream_camera must be one of {CAMERAS}, got {self.p.stream_camera!r}")
+        self._result_type = SetParametersResult
+        self._period = 1.0 / self._check_rate(self.p.rate_hz)
+        self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
+        self.stream = self.policy.make_system2_stream()
+        long_window = getattr(self.stream, "long_window", 16)
+        self._pending: deque = deque(maxlen=max(2, int(long_window)))
+        self._cv = threading.Condition()
+        self._last_queued_stamp = -np.inf
+        self.counts = {"frames_received": 0, "frames_queued": 0, "frames_dropped_bad": 0, "frames_skipped_backlog": 0,
+                       "frames_out_of_order": 0, "features_published": 0, "compute_errors": 0}
+        self._publish_rate = RateStats(50)
+        self._latencies: deque[float] = deque(maxlen=50)
+        self._last_feature_stamp: float | None = None
+
+        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.spatial_pub = node.create_publisher(Image, self.p.spatial_topic, reliable)
+        self.motion_pub = node.create_publisher(Image, self.p.motion_topic, reliable)
+        self._heatmap_pubs: dict[str, object] = {}
+        self._image_type = Image
+        self._reliable = reliable
+        topic = self.p.camera_topics[CAMERAS.index(self.p.stream_camera)]
+        self.camera_sub = node.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data)
+        self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
+        self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
+        node.add_on_set_parameters_callback(self._on_set_parameters)
+        self._stop = threading.Event()
+        self.worker = threading.Thread(target=self._run, name="system2_worker", daemon=True)
+        self.worker.start()
+        node.get_logger().info(f"System 2 on {topic} at <= {self.p.rate_hz} Hz, params {self.p.as_dict()}")
+
+    @staticmethod
+    def _check_rate(hz: float) -> float:
+        if not (hz > 0 and np.isfinite(hz)):
+            raise ValueError(f"rate_hz must be a positive number, got {hz!r}")
+        return float(hz)
+
+    def _on_set_parameters(self, params):
+        for prm in params:
+            if prm.name != "rate_hz":
+                return self._result_type(successful=False, reason=f"{prm.name} is fixed at start; only rate_hz changes")
+            try:
+                self._period = 1.0 / self._check_rate(float(prm.value))
+            except (TypeError, ValueError) as e:
+                return self._result_type(successful=False, reason=str(e))
+            self.node.get_logger().info(f"System 2 rate now <= {prm.value} Hz")
+        return self._result_type(successful=True)
+
+    def now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    # -- callbacks: convert and queue only --------------------------------------------------------
+    def _on_image(self, msg) -> None:
+        self.counts["frames_received"] += 1
+        try:
+            rgb = image_msg_to_rgb(msg)
+        except ImageFormatError as e:
+            self.counts["frames_dropped_bad"] += 1
+            self.node.get_logger().warn(f"dropped camera image: {e}", throttle_duration_sec=2.0)
+            return
+        stamp = stamp_to_sec(msg.header.stamp)
+        if stamp < self._last_queued_stamp + 1.0 / self.p.frame_hz - 1e-3:
+            return  # keep the window's frame spacing (and drop out-of-order frames)
+        with self._cv:
+            if len(self._pending) == self._pending.maxlen:
+                self.counts["frames_skipped_backlog"] += 1
+            self._pending.append((np.array(rgb), stamp))
+            self._last_queued_stamp = stamp
+            self.counts["frames_queued"] += 1
+            self._cv.notify()
+
+    # -- worker: encode, compute, publish ---------------------------------------------------------
+    def _run(self) -> None:
+        next_start = time.monotonic()
+        while not self._stop.is_set():
+            with self._cv:
+                self._cv.wait_for(lambda: self._pending or self._stop.is_set(), timeout=0.5)
+                frames = list(self._pending)
+                self._pending.clear()
+            try:
+                for rgb, stamp in frames:
+                    self._push(rgb, stamp)
+                if not frames or not self.stream.ready() or time.monotonic() < next_start:
+                    continue
+                next_start = time.monotonic() + self._period
+                t0 = time.perf_counter()
+                features = self.stream.compute(self.p.instruction)
+                self._latencies.append(time.perf_counter() - t0)
+                self._publish(features)
+            except Exception as e:  # noqa: BLE001 - a failed call must not kill the worker; it is counted
+                if not self.node.context.ok():  # shutting down: the publishers are gone
+                    break
+                self.counts["compute_errors"] += 1
+                self.node.get_logger().error(f"System 2 call failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
+
+    def _push(self, rgb: np.ndarray, stamp: float) -> None:
+        try:
+            self.stream.push(rgb, stamp)
+        except ValueError as e:  # a stamp older than the window (clock jump): start the windows again
+            self.counts["frames_out_of_order"] += 1
+            self.node.get_logger().warn(f"restarting System 2 windows: {e}", throttle_duration_sec=2.0)
+            self.stream = self.policy.make_system2_stream()
+            self.stream.push(rgb, stamp)
+
+    def _publish(self, features) -> None:
+        stamp = sec_to_stamp(features.stamp)
+        self.spatial_pub.publish(float_image_msg(features.spatial, stamp=stamp, frame_id="spatial_tokens"))
+        self.motion_pub.publish(float_image_msg(features.motion, stamp=stamp, frame_id="motion_tokens"))
+        self.counts["features_published"] += 1
+        self._publish_rate.tick(time.monotonic())
+        self._last_feature_stamp = float(features.stamp)
+        for name, heat in (features.heatmaps or {}).items():
+            pub = self._heatmap_pubs.get(name)
+            if pub is None:
+                topic = f"{self.p.viz_prefix}/{name}_heatmap"
+                pub = self._heatmap_pubs[name] = self.node.create_publisher(self._image_type, topic, self._reliable)
+            pub.publish(rgb_to_image_msg(heatmap_rgb(heat, self.p.heatmap_width), stamp=stamp, frame_id=f"{name}_heatmap"))
+
+    def _publish_diagnostics(self) -> None:
+        from video2act.ros.diagnostics import OK, WARN
+
+        lat = np.asarray(self._latencies, dtype=float)
+        age = self.now() - self._last_feature_stamp if self._last_feature_stamp is not None else float("inf")
+        values = {
+            "rate_hz": self._publish_rate.rate(),
+            "target_rate_hz": 1.0 / self._period,
+            "compute_ms_p50": float(np.percentile(lat, 50) * 1e3) if lat.size else None,
+            "compute_ms_max": float(lat.max() * 1e3) if lat.size else None,
+            "feature_age_s": age,
+            **self.counts,
+        }
+        healthy = self.counts["features_published"] > 0 and self.counts["compute_errors"] == 0
+        self.diag.publish(values, level=OK if healthy else WARN, message="publishing features" if healthy else "no features yet or errors")
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        self.worker.join(timeout=5.0)
+
+
+def main(args=None) -> None:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = rclpy.create_node(NODE_NAME)
+    s2 = None
+    try:
+        s2 = System2Node(node, load_config("robot.yaml"))
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if s2 is not None:
+            s2.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
