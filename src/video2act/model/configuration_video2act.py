@@ -1,0 +1,185 @@
+"""Video2ActConfig: everything that fixes the architecture of one Video2Act policy (dataclass only, no torch).
+
+A config comes from a preset (`config/presets/<name>.yaml`, the one source of truth for model sizes) or from a
+checkpoint's `config.json`. Sub-model configs are kept as plain kwargs dicts of the transformers / diffusers classes
+they build (SiglipVisionConfig, T5Config, the System 2 VAE and transformer), so a checkpoint always records every
+number needed to rebuild the exact network before its weights are loaded.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from video2act.config import config_dir, load_config
+from video2act.model.system2 import System2Config
+
+PRESETS = ("paper", "small", "tiny")
+SCHEDULERS = ("ddim", "dpm")
+
+
+@dataclass
+class EncoderConfig:
+    """One pretrained-able encoder.
+
+    Args:
+        config: kwargs of the transformers config class (SiglipVisionConfig for images, T5Config for text); the
+            network is built from it when `pretrained` is None, and it documents the expected architecture otherwise.
+        pretrained: local directory or hub id loaded with `from_pretrained` by `Video2ActPolicy.from_preset`
+            (None: randomly initialised from `config`). A saved policy checkpoint never needs it again.
+    """
+
+    config: dict
+    pretrained: str | None = None
+
+
+@dataclass
+class DiTConfig:
+    """System 1 diffusion transformer sizes (see dit.py).
+
+    Args:
+        hidden_size: token width; cross-attention context is projected to this width too.
+        num_layers: number of diffusers BasicTransformerBlocks (self-attn, cross-attn, feed-forward).
+        num_heads: attention heads (hidden_size must be divisible by it).
+        ff_inner_dim: feed-forward width (RDT-1B uses hidden_size, i.e. ratio 1).
+    """
+
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    ff_inner_dim: int
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"dit.hidden_size ({self.hidden_size}) must be divisible by dit.num_heads ({self.num_heads})")
+
+
+@dataclass
+class DiffusionConfig:
+    """Noise schedule (training: DDPMScheduler) and sampler (inference).
+
+    Args:
+        num_train_timesteps: diffusion steps of the training schedule.
+        beta_schedule: diffusers beta schedule name.
+        scheduler: sampler used by act(): "ddim" (DDIMScheduler, eta 0) or "dpm" (DPMSolverMultistepScheduler).
+        num_inference_steps: denoising steps per act() call.
+    """
+
+    num_train_timesteps: int = 100
+    beta_schedule: str = "squaredcos_cap_v2"
+    scheduler: str = "dpm"
+    num_inference_steps: int = 5
+
+    def __post_init__(self):
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"diffusion.scheduler must be one of {list(SCHEDULERS)}. Got {self.scheduler!r}")
+        if not 1 <= self.num_inference_steps <= self.num_train_timesteps:
+            raise ValueError(
+                f"diffusion.num_inference_steps must be in [1, {self.num_train_timesteps}]. Got {self.num_inference_steps}"
+            )
+
+
+@dataclass
+class Video2ActConfig:
+    """The whole policy: System 1 (encoders + DiT) and System 2 (VDM feature extractor + Q-formers).
+
+    Args:
+        preset: name of the preset this config came from (checked by `from_pretrained(expected_preset=...)`).
+        image_encoder: SigLIP vision encoder; System 1 images are resized to its `image_size` (square).
+        text_encoder: T5 encoder; `tokenizer` "byt5" builds transformers' ByT5Tokenizer (no vocab file, nothing
+            downloads), "pretrained" loads the tokenizer next to the pretrained text encoder.
+        max_text_tokens: instructions are truncated / padded to this many tokens.
+        dit: System 1 sizes.
+        diffusion: noise schedule and sampler.
+        system2: System 2 config (system2.py).
+        chunk_size: actions per chunk (H).
+        action_dim, state_dim: 14-d layout [left j1..j6, left gripper, right j1..j6, right gripper].
+        cameras: camera names System 1 reads; System 2 uses the first one (the head camera).
+    """
+
+    preset: str
+    image_encoder: EncoderConfig
+    text_encoder: EncoderConfig
+    dit: DiTConfig
+    diffusion: DiffusionConfig
+    system2: System2Config
+    tokenizer: str = "byt5"
+    max_text_tokens: int = 32
+    chunk_size: int = 64
+    action_dim: int = 14
+    state_dim: int = 14
+    cameras: tuple = ("head", "left", "right")
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.cameras = tuple(self.cameras)
+        if self.tokenizer not in ("byt5", "pretrained"):
+            raise ValueError(f"tokenizer must be one of ['byt5', 'pretrained']. Got {self.tokenizer!r}")
+        if len(self.cameras) == 0 or len(set(self.cameras)) != len(self.cameras):
+            raise ValueError(f"cameras must be a non-empty list of distinct names. Got {list(self.cameras)}")
+
+    # ---- derived numbers (so they cannot drift from the encoder configs) ----
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """System 1 input (H, W): act() resizes every camera image to this."""
+        s = int(self.image_encoder.config["image_size"])
+        return (s, s)
+
+    @property
+    def image_dim(self) -> int:
+        return int(self.image_encoder.config["hidden_size"])
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.text_encoder.config["d_model"])
+
+    @property
+    def head_camera(self) -> str:
+        return self.cameras[0]
+
+    # ---- (de)serialisation ----
+    def to_dict(self) -> dict:
+        d = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        for key in ("image_encoder", "text_encoder", "dit", "diffusion"):
+            d[key] = dataclasses.asdict(d[key])
+        d["system2"] = self.system2.to_dict()
+        d["cameras"] = list(self.cameras)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Video2ActConfig":
+        d = copy.deepcopy(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown Video2ActConfig keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+        missing = {"preset", "image_encoder", "text_encoder", "dit", "diffusion", "system2"} - set(d)
+        if missing:
+            raise ValueError(f"Video2ActConfig is missing keys {sorted(missing)}")
+        d["image_encoder"] = EncoderConfig(**d["image_encoder"])
+        d["text_encoder"] = EncoderConfig(**d["text_encoder"])
+        d["dit"] = DiTConfig(**d["dit"])
+        d["diffusion"] = DiffusionConfig(**d.get("diffusion") or {})
+        d["system2"] = System2Config.from_dict(d["system2"])
+        return cls(**d)
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "Video2ActConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    @classmethod
+    def from_preset(cls, name: str) -> "Video2ActConfig":
+        """The config of a named preset (config/presets/<name>.yaml) or of a YAML file path."""
+        path = Path(name)
+        if not path.suffix:
+            if name not in PRESETS:
+                raise ValueError(f"preset must be one of {list(PRESETS)} (or a .yaml path). Got {name!r}")
+            path = config_dir() / "presets" / f"{name}.yaml"
+        d = load_config(str(path))
+        d.setdefault("preset", path.stem)
+        return cls.from_dict(d)
