@@ -140,3 +140,17 @@ def test_urdf_chain_matches_forward_kinematics():
 def test_committed_urdf_equals_generator_output():
     committed = config_path("video2act.urdf").read_text()
     assert committed == dual_arm_urdf(), "config/video2act.urdf is stale: python -m video2act.ros.urdf -o config/video2act.urdf"
+
+
+def test_quaternion_round_trip_including_half_turns():
+    from video2act.runtime.kinematics import quaternion_xyzw, rotation_rpy
+
+    def matrix(q):
+        x, y, z, w = q
+        return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+    angles = np.random.default_rng(0).uniform(-np.pi, np.pi, (200, 3)).tolist() + [[np.pi, 0, 0], [0, np.pi, 0], [0, 0, np.pi]]
+    for rpy in angles:
+        np.testing.assert_allclose(matrix(quaternion_xyzw(rotation_rpy(*rpy))), rotation_rpy(*rpy), atol=1e-12)

@@ -61,6 +61,23 @@ def transform(xyz=(0.0, 0.0, 0.0), rpy=(0.0, 0.0, 0.0)) -> np.ndarray:
     return t
 
 
+def quaternion_xyzw(r: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) of a 3x3 rotation matrix (Shepperd's method: stable for every angle)."""
+    r = np.asarray(r, dtype=float)
+    trace = np.trace(r)
+    if trace > max(r[0, 0], r[1, 1], r[2, 2]):
+        w = np.sqrt(1.0 + trace) / 2
+        q = [(r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w), w]
+    else:
+        i = int(np.argmax(np.diag(r)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = np.sqrt(1.0 + r[i, i] - r[j, j] - r[k, k]) * 2  # 4 * q_i
+        q = [0.0, 0.0, 0.0, (r[k, j] - r[j, k]) / s]
+        q[i], q[j], q[k] = s / 4, (r[j, i] + r[i, j]) / s, (r[k, i] + r[i, k]) / s
+    q = np.array(q)
+    return q / np.linalg.norm(q)
+
+
 def _axis_motion(joint_type: str, axis, q: float) -> np.ndarray:
     """4x4 motion of a joint about/along its unit axis by q."""
     m = np.eye(4)
