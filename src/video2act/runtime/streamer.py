@@ -79,8 +79,7 @@ class StreamerCore:
                 raise ChunkError(f"chunk observed at {t0:.3f} s is older than the newest one ({self.chunk_stamp:.3f} s)")
             self.executor.add_chunk(arr, t0, now=now, step_times=step_times)
         except (ChunkError, ValueError, TypeError) as e:
-            self.counters["chunks_dropped"] += 1
-            self.last_error = str(e)
+            self.drop("chunks_dropped", str(e))
             raise ChunkError(str(e)) from None
         self.chunk_stamp = float(t0)
 
@@ -98,10 +97,14 @@ class StreamerCore:
             if not np.all(np.isfinite(arr)):
                 raise FeedbackError(f"{arm} feedback holds non-finite positions: {arr.tolist()}")
         except (FeedbackError, ValueError, TypeError) as e:
-            self.counters["feedback_dropped"] += 1
-            self.last_error = str(e)
+            self.drop("feedback_dropped", str(e))
             raise FeedbackError(str(e)) from None
         self.feedback[arm].update(arr, now)
+
+    def drop(self, counter: str, reason: str) -> None:
+        """Count a message dropped before or inside the core (e.g. one the node could not convert)."""
+        self.counters[counter] += 1
+        self.last_error = reason
 
     def measured(self, now: float) -> np.ndarray | None:
         """(14,) measured pose when both arms' feedback is fresh, else None."""

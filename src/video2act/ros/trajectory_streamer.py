@@ -1,0 +1,213 @@
+"""trajectory_streamer node: action chunks in, safe per-arm joint commands out at `rate_hz`.
+
+    /video2act/action_chunk (JointTrajectory, 14 joints, header.stamp = observation time) ─┐
+    /puppet/joint_left|right (JointState, joint0..joint6) ──────────────────────────────────┤
+                                                                                            ▼
+          StreamerCore (runtime/streamer.py): ChunkExecutor (latency skip, blending,
+          interpolation) + SafetyFilter (limits, speed cap, stale -> hold, e-stop) on a timer
+                                                                                            │
+    sink=cobot_magic : JointState  -> /master/joint_left|right                    ◄─────────┘
+    sink=ros2_control: JointTrajectory (one point) -> <controller>/joint_trajectory per arm
+    sink=piper_ros   : JointState (position[0:6] rad, [6] gripper m, velocity[6] speed %) -> joint_ctrl_single
+
+Services ~/estop and ~/resume (std_srvs/Trigger). /diagnostics at `diagnostics_hz`. All times are
+the node clock (`use_sim_time:=true` works). Bad messages are logged (throttled), counted in
+/diagnostics and dropped.
+
+Run:
+    trajectory_streamer --ros-args --params-file config/streamer.yaml
+    python -m video2act.ros.trajectory_streamer --ros-args -p sink:=piper_ros -p rate_hz:=200.0
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from video2act.config import load_config
+from video2act.ros.conversions import stamp_to_sec
+
+NODE_NAME = "trajectory_streamer"
+SINKS = ("cobot_magic", "ros2_control", "piper_ros")
+
+
+def param_spec(robot_cfg: dict) -> dict:
+    """name -> (default, description). Topics, rates and time-outs default to robot.yaml."""
+    topics, rates, safety = robot_cfg["topics"], robot_cfg["rates"], robot_cfg["safety"]
+    arms = robot_cfg["robot"]["arms"]
+    names14 = [f"{a}_{j}" for a in arms for j in robot_cfg["robot"]["joint_names"]]
+    return {
+        "rate_hz": (float(rates["control_hz"]), "command rate (Hz): 30 for Cobot Magic drivers, up to 200 for direct Piper control"),
+        "sink": ("cobot_magic", f"where commands go: one of {list(SINKS)}"),
+        "action_chunk_topic": (topics["action_chunk"], "input: JointTrajectory action chunks (14 joints)"),
+        "feedback_topics": ([topics["feedback"][a] for a in arms], "input: arm feedback JointState topics (left, right)"),
+        "cobot_magic_topics": ([topics["command"][a] for a in arms], "sink cobot_magic: JointState command topics (left, right)"),
+        "ros2_control_topics": (["/left_arm_controller/joint_trajectory", "/right_arm_controller/joint_trajectory"],
+                                "sink ros2_control: JointTrajectoryController topics (left, right)"),
+        "ros2_control_joint_names": (names14, "sink ros2_control: controller joint names, 7 left then 7 right"),
+        "piper_ros_topics": (["/left/joint_ctrl_single", "/right/joint_ctrl_single"], "sink piper_ros: joint_ctrl_single topics (left, right)"),
+        "piper_speed_percent": (50.0, "sink piper_ros: speed (%) sent in velocity[6]"),
+        "chunk_hz": (float(rates["control_hz"]), "point spacing assumed when a chunk's time_from_start are all zero (Hz)"),
+        "blend": ("ensemble", "overlapping chunks: ensemble (ACT weights exp(-k i)) | crossfade | replace"),
+        "ensemble_k": (0.01, "ensemble weight decay k (ACT: 0.01)"),
+        "blend_window": (0.1, "s: a new chunk fades in (and an old one out) over this window"),
+        "chunk_timeout": (float(safety["chunk_timeout"]), "s: hold when the newest chunk's observation is older"),
+        "feedback_timeout": (float(safety["feedback_timeout"]), "s: hold when arm feedback is older"),
+        "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
+    }
+
+
+def _duration_sec(d) -> float:
+    return float(d.sec) + float(d.nanosec) * 1e-9
+
+
+class TrajectoryStreamer:
+    """The rclpy adapter around StreamerCore: messages in, commands and diagnostics out."""
+
+    def __init__(self, node):
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import JointState
+        from std_srvs.srv import Trigger
+        from trajectory_msgs.msg import JointTrajectory
+
+        from video2act.ros.diagnostics import DiagnosticsPublisher
+        from video2act.ros.params import declare_params, yaml_defaults
+        from video2act.runtime.robot import RobotDescription
+        from video2act.runtime.streamer import StreamerCore
+
+        self.node = node
+        self.robot = RobotDescription.from_config()
+        self.p = p = declare_params(node, param_spec(load_config("robot.yaml")), defaults=yaml_defaults("streamer.yaml", NODE_NAME))
+        self._validate()
+        self.core = StreamerCore(self.robot, rate_hz=p.rate_hz, chunk_dt=1.0 / p.chunk_hz, blend=p.blend,
+                                 ensemble_k=p.ensemble_k, blend_window=p.blend_window,
+                                 chunk_timeout=p.chunk_timeout, feedback_timeout=p.feedback_timeout)
+        self._JointState, self._JointTrajectory = JointState, JointTrajectory
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.chunk_sub = node.create_subscription(JointTrajectory, p.action_chunk_topic, self._on_chunk, reliable)
+        # sensor-data QoS (best effort) matches both best-effort and reliable feedback publishers
+        self.fb_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_feedback(a, m)), qos_profile_sensor_data)
+                        for a, t in zip(self.robot.arms, p.feedback_topics)]
+        topics = {"cobot_magic": p.cobot_magic_topics, "ros2_control": p.ros2_control_topics, "piper_ros": p.piper_ros_topics}[p.sink]
+        msg_type = JointTrajectory if p.sink == "ros2_control" else JointState
+        self.cmd_pubs = [node.create_publisher(msg_type, t, reliable) for t in topics]
+        self.estop_srv = node.create_service(Trigger, "~/estop", self._on_estop)
+        self.resume_srv = node.create_service(Trigger, "~/resume", self._on_resume)
+        self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
+        self.timer = node.create_timer(1.0 / p.rate_hz, self._on_tick)
+        self.diag_timer = node.create_timer(1.0 / p.diagnostics_hz, self._on_diagnostics)
+        node.get_logger().info(f"streaming to {p.sink} {list(topics)} at {p.rate_hz:g} Hz, blend={p.blend}")
+
+    def _validate(self) -> None:
+        p = self.p
+        if p.sink not in SINKS:
+            raise ValueError(f"parameter sink must be one of {list(SINKS)}. Got {p.sink!r}")
+        if not (p.rate_hz > 0 and p.chunk_hz > 0 and p.diagnostics_hz > 0):
+            raise ValueError("parameters rate_hz, chunk_hz and diagnostics_hz must be positive")
+        for name in ("feedback_topics", "cobot_magic_topics", "ros2_control_topics", "piper_ros_topics"):
+            if len(getattr(p, name)) != 2:
+                raise ValueError(f"parameter {name} must list 2 topics (left, right), got {getattr(p, name)}")
+        if len(p.ros2_control_joint_names) != self.robot.dof:
+            raise ValueError(f"parameter ros2_control_joint_names must list {self.robot.dof} names")
+
+    def now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def _warn(self, text: str) -> None:
+        self.node.get_logger().warn(text, throttle_duration_sec=1.0)
+
+    def _on_chunk(self, msg) -> None:
+        now = self.now()
+        try:
+            positions = np.array([list(pt.positions) for pt in msg.points], dtype=float)  # (H, 14)
+            rel = np.array([_duration_sec(pt.time_from_start) for pt in msg.points])
+        except ValueError as e:  # ragged points: never reaches the core, count it here
+            self.core.drop("chunks_dropped", f"points of unequal length: {e}")
+            self._warn(f"dropped action chunk: {e}")
+            return
+        t0 = stamp_to_sec(msg.header.stamp) or now  # an unstamped chunk counts as observed now
+        step_times = rel if np.any(rel) else None  # all zero: spaced at chunk_hz
+        try:
+            self.core.on_chunk(list(msg.joint_names), positions, t0=t0, now=now, step_times=step_times)
+        except ValueError as e:  # ChunkError: counted by the core
+            self._warn(f"dropped action chunk: {e}")
+
+    def _on_feedback(self, arm: str, msg) -> None:
+        try:
+            self.core.on_feedback(arm, list(msg.name), np.asarray(msg.position, dtype=float), self.now())
+        except ValueError as e:  # FeedbackError: counted by the core
+            self._warn(f"dropped {arm} feedback: {e}")
+
+    def _on_tick(self) -> None:
+        cmd = self.core.tick(self.now())
+        if cmd is None:
+            return  # nothing before the first feedback
+        stamp = self.node.get_clock().now().to_msg()
+        for i, (pub, q) in enumerate(zip(self.cmd_pubs, self.robot.split(cmd))):
+            pub.publish(self._command_msg(i, q, stamp))
+
+    def _command_msg(self, arm_index: int, q: np.ndarray, stamp):
+        """One arm's (7,) command as the sink's message."""
+        p = self.p
+        if p.sink == "ros2_control":
+            from builtin_interfaces.msg import Duration
+            from trajectory_msgs.msg import JointTrajectoryPoint
+
+            msg = self._JointTrajectory()  # header.stamp zero: the controller starts it on receipt
+            n = self.robot.dof_per_arm
+            msg.joint_names = list(p.ros2_control_joint_names[arm_index * n:(arm_index + 1) * n])
+            ns = int(round(1e9 / p.rate_hz))  # reach the point by the next tick
+            msg.points = [JointTrajectoryPoint(positions=q.tolist(), time_from_start=Duration(sec=ns // 10**9, nanosec=ns % 10**9))]
+            return msg
+        msg = self._JointState()
+        msg.header.stamp = stamp
+        msg.name = list(self.robot.joint_names_per_arm)
+        msg.position = q.tolist()
+        if p.sink == "piper_ros":
+            msg.velocity = [0.0] * (len(q) - 1) + [float(p.piper_speed_percent)]
+        return msg
+
+    def _on_estop(self, request, response):
+        self.core.estop()
+        self.node.get_logger().warn("E-STOP: holding the last safe pose until ~/resume")
+        response.success, response.message = True, "e-stop engaged: holding pose"
+        return response
+
+    def _on_resume(self, request, response):
+        was = self.core.safety.estopped
+        self.core.resume()
+        self.node.get_logger().info("resume: restarting smoothly from the measured pose")
+        response.success = True
+        response.message = "resumed" if was else "was not e-stopped"
+        return response
+
+    def _on_diagnostics(self) -> None:
+        from video2act.ros.diagnostics import OK, WARN
+
+        values = self.core.diagnostics(self.now())
+        level = OK if values["state"] == "streaming" else WARN
+        self.diag.publish(values, level=level, message=values["state"])
+
+
+def main(args=None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    rclpy.init(args=args)
+    node = rclpy.create_node(NODE_NAME)
+    try:
+        TrajectoryStreamer(node)
+        executor = SingleThreadedExecutor()  # every callback is short; one thread keeps the core race-free
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as e:  # bad parameters
+        node.get_logger().error(str(e))
+        return 2
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

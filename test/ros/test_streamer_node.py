@@ -1,0 +1,205 @@
+"""trajectory_streamer as a separate process over DDS: rate, following, speed cap, e-stop/resume,
+bad chunks, stale chunks and feedback. The test process plays the arms (feedback = last command)
+and System 1 (a chunk every 0.2 s)."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from streamer_helpers import BackgroundNode, ros_domain_id, start_streamer, stop_process, wait_until  # noqa: E402
+
+from video2act.config import load_config  # noqa: E402
+from video2act.ros.conversions import sec_to_stamp, stamp_to_sec  # noqa: E402
+from video2act.ros.diagnostics import status_values  # noqa: E402
+from video2act.ros.params import ParameterValueError, convert_value  # noqa: E402
+from video2act.runtime.robot import RobotDescription  # noqa: E402
+
+pytestmark = pytest.mark.ros
+ROBOT = RobotDescription.from_config()
+TOPICS = load_config("robot.yaml")["topics"]
+HZ = ROBOT.control_hz
+CAP = ROBOT.safe_velocity / HZ
+V = 0.3  # rad/s: the chunks move joint 0 of both arms at this speed (soft start goes 0.3 * 1.0 rad/s)
+
+
+class FakeRobotAndPolicy:
+    """Arms that track every command exactly (feedback at 50 Hz) and a chunk publisher."""
+
+    def __init__(self, bg: BackgroundNode):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import JointState
+        from std_srvs.srv import Trigger
+        from trajectory_msgs.msg import JointTrajectory
+
+        node = self.node = bg.node
+        self.bg = bg
+        self.lock = threading.Lock()
+        self.pose = {"left": ROBOT.home[:7].copy(), "right": ROBOT.home[7:].copy()}
+        self.offset = np.zeros(7)  # added to the left feedback (an arm pushed while e-stopped)
+        self.feedback_on = True
+        self.commands = {"left": [], "right": []}  # (arrival s, stamp s, (7,) positions)
+        self.diag = []
+        self.fb_pubs = {a: node.create_publisher(JointState, TOPICS["feedback"][a], 10) for a in ("left", "right")}
+        for arm in ("left", "right"):
+            node.create_subscription(JointState, TOPICS["command"][arm], lambda m, a=arm: self._on_command(a, m), 10)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
+        self.chunk_pub = node.create_publisher(JointTrajectory, TOPICS["action_chunk"], 10)
+        self.estop = node.create_client(Trigger, "/trajectory_streamer/estop")
+        self.resume = node.create_client(Trigger, "/trajectory_streamer/resume")
+        node.create_timer(0.02, self._publish_feedback)
+        self._JointState, self._JointTrajectory = JointState, JointTrajectory
+
+    def _on_command(self, arm, msg):
+        pos = np.array(msg.position)
+        with self.lock:
+            self.commands[arm].append((self.bg.now(), stamp_to_sec(msg.header.stamp), pos))
+            self.pose[arm] = pos
+
+    def _on_diag(self, msg):
+        for s in msg.status:
+            if s.name == "trajectory_streamer":
+                self.diag.append(status_values(s))
+
+    def _publish_feedback(self):
+        if not self.feedback_on:
+            return
+        for arm, pub in self.fb_pubs.items():
+            msg = self._JointState()
+            msg.header.stamp = self.node.get_clock().now().to_msg()
+            msg.name = list(ROBOT.joint_names_per_arm)
+            with self.lock:
+                msg.position = (self.pose[arm] + (self.offset if arm == "left" else 0.0)).tolist()
+            pub.publish(msg)
+
+    def publish_chunk(self, t_obs, t_start, h=64, names=None, positions=None):
+        """A chunk observed at t_obs continuing x0(t) = home + V * (t - t_start) on joint 0 of each arm."""
+        from builtin_interfaces.msg import Duration
+        from trajectory_msgs.msg import JointTrajectoryPoint
+
+        if positions is None:
+            positions = np.tile(ROBOT.home, (h, 1))
+            ramp = V * (t_obs - t_start + np.arange(h) / HZ)
+            positions[:, 0] += ramp
+            positions[:, 7] += ramp
+        msg = self._JointTrajectory()
+        msg.header.stamp = sec_to_stamp(t_obs)
+        msg.joint_names = list(names if names is not None else ROBOT.names14)
+        msg.points = [JointTrajectoryPoint(positions=[float(x) for x in q], time_from_start=Duration(nanosec=int(i * 1e9 / HZ)))
+                      for i, q in enumerate(positions)]
+        self.chunk_pub.publish(msg)
+
+    def since(self, arm, t):
+        with self.lock:
+            return [c for c in self.commands[arm] if c[0] >= t]
+
+
+def stream_chunks(fake, t_start, duration, latency=0.05, period=0.2):
+    """System 1 stand-in: a fresh chunk every `period` for `duration` seconds."""
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        fake.publish_chunk(fake.bg.now() - latency, t_start)
+        time.sleep(period)
+
+
+def assert_speed_capped(cmds, cap=CAP[:7]):
+    pos = np.array([c[2] for c in cmds])
+    steps = np.abs(np.diff(pos, axis=0))
+    assert np.all(steps <= cap + 1e-9), f"step {steps.max(axis=0)} above cap {cap}"
+    return steps
+
+
+@pytest.mark.slow
+def test_streamer_process_end_to_end(tmp_path):
+    domain = ros_domain_id()
+    bg = BackgroundNode("streamer_test", domain)
+    fake = FakeRobotAndPolicy(bg)
+    proc = start_streamer(domain, tmp_path / "streamer.log", {"diagnostics_hz": "5.0"})
+    try:
+        # 1) feedback, no chunk: commands hold the measured (home) pose
+        assert wait_until(lambda: len(fake.since("left", 0)) > 10, 20.0), \
+            f"no commands; streamer log:\n{(tmp_path / 'streamer.log').read_text()}"
+        np.testing.assert_allclose(fake.since("left", 0)[-1][2], ROBOT.home[:7])
+
+        # 2) chunks every 0.2 s: commands follow the ramp at ~rate_hz, never above the speed cap
+        t_start = bg.now()
+        stream_chunks(fake, t_start, duration=3.0)
+        cmds = fake.since("left", t_start + 0.5)
+        stamps = np.array([c[1] for c in cmds])
+        periods = np.diff(stamps)
+        rate = len(periods) / (stamps[-1] - stamps[0])
+        print(f"\ncommand rate {rate:.2f} Hz (target {HZ:g}), period p50 {1e3 * np.median(periods):.1f} ms, "
+              f"std {1e3 * periods.std():.2f} ms, max {1e3 * periods.max():.1f} ms over {len(periods)} periods")
+        assert rate == pytest.approx(HZ, rel=0.1)
+        assert periods.max() < 3.0 / HZ
+        assert_speed_capped(fake.since("left", 0))
+        assert_speed_capped(fake.since("right", 0), CAP[7:])
+        last = cmds[-1]
+        expected = ROBOT.home[0] + V * (last[1] - t_start)
+        print(f"tracking error joint 0: {last[2][0] - expected:+.4f} rad")
+        assert last[2][0] == pytest.approx(expected, abs=0.03)
+        np.testing.assert_allclose(last[2][1:], ROBOT.home[1:7], atol=1e-9)  # only joint 0 moves
+
+        # 3) bad chunks (NaN, wrong joints) are dropped; the node lives on
+        bad = np.tile(ROBOT.home, (64, 1))
+        bad[3, 2] = np.nan
+        fake.publish_chunk(bg.now(), t_start, positions=bad)
+        fake.publish_chunk(bg.now(), t_start, names=ROBOT.names14[:7], positions=bad[:, :7])
+        assert wait_until(lambda: fake.diag and int(fake.diag[-1]["chunks_dropped"]) >= 2, 3.0), fake.diag[-1:]
+        assert proc.poll() is None
+
+        # 4) e-stop: held exactly although fresh chunks keep coming
+        from std_srvs.srv import Trigger
+
+        assert bg.call(fake.estop, Trigger.Request()).success
+        t_stop = bg.now()
+        stream_chunks(fake, t_start, duration=0.8)
+        held = fake.since("left", t_stop + 0.1)
+        assert len(held) > 15 and all(np.array_equal(h[2], held[0][2]) for h in held)
+        assert wait_until(lambda: fake.diag[-1]["estop"] == "true", 2.0)
+
+        # 5) the arm is pushed 0.05 rad while stopped; resume restarts from it at soft-start speed
+        with fake.lock:
+            fake.offset[0] = -0.05
+        time.sleep(0.1)
+        t_resume = bg.now()
+        assert bg.call(fake.resume, Trigger.Request()).success
+        stream_chunks(fake, t_start, duration=1.0)
+        after = fake.since("left", t_resume)
+        moved = [i for i, c in enumerate(after) if not np.array_equal(c[2], held[0][2])]
+        assert moved, "no motion after resume"
+        after = after[moved[0]:]  # the first restarted command starts at the pushed (measured) pose
+        assert abs(after[0][2][0] - (held[0][2][0] - 0.05)) <= CAP[0] * ROBOT.soft_start_scale + 1e-9
+        steps = assert_speed_capped(after)
+        assert steps[:10, 0].max() <= CAP[0] * ROBOT.soft_start_scale + 1e-9  # soft restart
+
+        # 6) chunks stop: hold after chunk_timeout
+        t_last_chunk = bg.now()
+        time.sleep(ROBOT.chunk_timeout + 0.6)
+        stale = fake.since("left", t_last_chunk + ROBOT.chunk_timeout + 0.1)
+        assert len(stale) > 8 and all(np.array_equal(s[2], stale[0][2]) for s in stale)
+        assert wait_until(lambda: fake.diag[-1]["state"] == "holding: no fresh chunk", 2.0)
+
+        # 7) feedback stops: hold, then nothing new moves
+        fake.feedback_on = False
+        time.sleep(ROBOT.feedback_timeout + 0.3)
+        assert wait_until(lambda: fake.diag[-1]["state"] == "holding: no fresh feedback", 2.0)
+        print(f"diagnostics: {fake.diag[-1]}")
+        assert proc.poll() is None
+    finally:
+        code = stop_process(proc)
+        bg.close()
+    assert code == 0, (tmp_path / "streamer.log").read_text()
+
+
+def test_params_convert_values():
+    assert convert_value("rate_hz", 30, 10.0) == 30.0 and isinstance(convert_value("rate_hz", 30, 10.0), float)
+    assert convert_value("topics", ("a", "b"), ["x"]) == ["a", "b"]
+    with pytest.raises(ParameterValueError, match="rate_hz.*expected float"):
+        convert_value("rate_hz", "fast", 10.0)
+    with pytest.raises(ParameterValueError, match=r"n\[1\].*expected int"):
+        convert_value("n", [1, 2.5], [1])
+    with pytest.raises(ParameterValueError, match="non-empty list"):
+        convert_value("empty", [], [])
