@@ -1,0 +1,174 @@
+"""The launch files: static checks here (launch / launch_ros do not install from wheels), a real load where they exist.
+
+Static (ast): every video2act executable is a console script of setup.py; every config file named
+exists; every parameter a launch file sets (dict literals and params files) is declared by that
+node (module-level PARAMS dict, or param_spec(robot_cfg)); params files have a section for the
+node name; every LaunchConfiguration has a DeclareLaunchArgument; bag topics resolve.
+"""
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from video2act.config import config_dir, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+EXPECTED = {
+    "real_robot.launch.py": {"camera_node", "system2_node", "system1_node", "trajectory_streamer"},
+    "sim.launch.py": {"sim_bridge_node", "system2_node", "system1_node", "trajectory_streamer"},
+    "record_teleop.launch.py": {"camera_node"},
+    "monitor.launch.py": {"monitor_node", "robot_state_publisher", "rviz2"},
+}
+BUILTIN_PARAMS = {"use_sim_time"}  # declared by rclpy for every node
+EXTERNAL_PACKAGES = {"robot_state_publisher", "rviz2"}  # exec_depends in package.xml
+
+
+def _console_scripts() -> set:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "NODES":
+            return {k.value for k in node.value.keys}
+    raise AssertionError("setup.py has no NODES dict")
+
+
+def _kwargs(call: ast.Call) -> dict:
+    return {k.arg: k.value for k in call.keywords}
+
+
+def _call_name(call: ast.Call) -> str:
+    f = call.func
+    return f.id if isinstance(f, ast.Name) else getattr(f, "attr", "")
+
+
+class LaunchFile:
+    """What one launch file declares, read from its syntax tree."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tree = ast.parse(path.read_text())
+        calls = [n for n in ast.walk(self.tree) if isinstance(n, ast.Call)]
+        self.variables = {t.id: n.value for n in ast.walk(self.tree) if isinstance(n, ast.Assign)
+                          for t in n.targets if isinstance(t, ast.Name)}
+        self.config_files = [c.args[0].value for c in calls if _call_name(c) == "config_path"]
+        self.arguments = {}  # name -> default (ast)
+        for c in calls:
+            if _call_name(c) == "DeclareLaunchArgument":
+                self.arguments[c.args[0].value] = _kwargs(c).get("default_value")
+        self.used_arguments = {c.args[0].value for c in calls
+                               if _call_name(c) in ("LaunchConfiguration", "arg", "LaunchConfigurationEquals")}
+        self.nodes = [_kwargs(c) for c in calls if _call_name(c) == "Node"]
+        self.processes = [_kwargs(c) for c in calls if _call_name(c) == "ExecuteProcess"]
+
+    def _resolve(self, value):
+        return self.variables.get(value.id, value) if isinstance(value, ast.Name) else value
+
+    def parameters(self, node: dict) -> tuple[set, list]:
+        """(parameter names set by dict literals, params files) of one Node(...)."""
+        names, files = set(), []
+        params = node.get("parameters")
+        for item in (params.elts if params is not None else []):
+            item = self._resolve(item)
+            if isinstance(item, ast.Dict):
+                names |= {k.value for k in item.keys}
+            elif isinstance(item, ast.Call) and _call_name(item) in ("arg", "LaunchConfiguration"):
+                default = self.arguments.get(item.args[0].value)
+                inner = [c for c in ast.walk(default) if isinstance(c, ast.Call) and _call_name(c) == "config_path"]
+                assert inner, f"{self.path.name}: params file argument {item.args[0].value!r} has no config_path default"
+                files.append(inner[0].args[0].value)
+            elif isinstance(item, ast.Call) and _call_name(item) == "str":
+                files.append(item.args[0].args[0].value)
+            else:
+                raise AssertionError(f"{self.path.name}: cannot read parameters item {ast.dump(item)}")
+        return names, files
+
+
+def declared_params(executable: str) -> set:
+    module = importlib.import_module(f"video2act.ros.{executable}")
+    if hasattr(module, "PARAMS"):
+        return set(module.PARAMS)
+    assert hasattr(module, "param_spec"), f"video2act.ros.{executable} has neither PARAMS nor param_spec(robot_cfg)"
+    return set(module.param_spec(load_config("robot.yaml")))
+
+
+def _const(value) -> str | None:
+    return value.value if isinstance(value, ast.Constant) else None
+
+
+def test_all_four_launch_files_exist():
+    assert {p.name for p in LAUNCH_FILES} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_static(path):
+    lf = LaunchFile(path)
+    scripts = _console_scripts()
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in lf.tree.body)
+    executables = {_const(n["executable"]) for n in lf.nodes}
+    assert executables == EXPECTED[path.name]
+    for name in lf.config_files:
+        assert (config_dir() / name).is_file(), f"{path.name} references config/{name}, which does not exist"
+    assert lf.used_arguments <= set(lf.arguments), f"undeclared launch arguments {lf.used_arguments - set(lf.arguments)}"
+    for node in lf.nodes:
+        package, exe = _const(node["package"]), _const(node["executable"])
+        if package != "video2act":
+            assert package in EXTERNAL_PACKAGES
+            continue
+        assert exe in scripts, f"{exe} is not a console script in setup.py"
+        assert _const(node.get("name")) == exe, "node name must match the params files' section (the executable name)"
+        declared = declared_params(exe)
+        names, files = lf.parameters(node)
+        undeclared = names - declared - BUILTIN_PARAMS
+        assert not undeclared, f"{path.name}: {exe} does not declare {sorted(undeclared)}"
+        for name in files:
+            section = load_config(name).get(exe, {}).get("ros__parameters")
+            assert isinstance(section, dict), f"config/{name} has no `{exe}: ros__parameters:` section"
+            unknown = set(section) - declared - BUILTIN_PARAMS
+            assert not unknown, f"config/{name} sets parameters {sorted(unknown)} that {exe} does not declare"
+
+
+def test_record_teleop_records_mcap_of_resolvable_topics():
+    lf = LaunchFile(ROOT / "launch" / "record_teleop.launch.py")
+    (proc,) = lf.processes
+    cmd = [_const(e) for e in proc["cmd"].elts]
+    assert cmd[:5] == ["ros2", "bag", "record", "-s", "mcap"]
+    spec = load_config("bag_topics.yaml")
+    topics = load_config("robot.yaml")["topics"]
+    resolved = []
+    for key in spec["robot_topics"]:
+        value = topics
+        for part in key.split("."):
+            value = value[part]
+        assert isinstance(value, str) and value.startswith("/"), key
+        resolved.append(value)
+    assert set(topics["cameras"].values()) <= set(resolved)
+    assert {topics["feedback"]["left"], topics["command"]["right"]} <= set(resolved)
+    assert all(t.startswith("/") for t in spec["extra_topics"])
+
+
+def test_rviz_config_shows_cameras_heatmaps_robot_and_path():
+    rviz = yaml.safe_load((config_dir() / "video2act.rviz").read_text())
+    manager = rviz["Visualization Manager"]
+    topics = load_config("robot.yaml")["topics"]
+    by_class = {}
+    for d in manager["Displays"]:
+        by_class.setdefault(d["Class"], []).append(d)
+    image_topics = {d["Topic"]["Value"] for d in by_class["rviz_default_plugins/Image"]}
+    prefix = topics["viz_prefix"]
+    assert image_topics == set(topics["cameras"].values()) | {f"{prefix}/spatial_heatmap", f"{prefix}/motion_heatmap"}
+    assert by_class["rviz_default_plugins/MarkerArray"][0]["Topic"]["Value"] == f"{prefix}/predicted_path"
+    assert by_class["rviz_default_plugins/RobotModel"][0]["Description Topic"]["Value"] == "/robot_description"
+    assert manager["Global Options"]["Fixed Frame"] == "world"
+
+
+def test_launch_descriptions_load_with_launch_ros():
+    pytest.importorskip("launch_ros", reason="launch / launch_ros are not installable from wheels")
+    from launch.launch_description_sources import get_launch_description_from_python_launch_file
+    from launch_ros.actions import Node
+
+    for path in LAUNCH_FILES:
+        description = get_launch_description_from_python_launch_file(str(path))
+        nodes = {e.node_executable for e in description.entities if isinstance(e, Node)}
+        assert nodes == EXPECTED[path.name], path.name
