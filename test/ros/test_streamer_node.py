@@ -28,7 +28,7 @@ V = 0.3  # rad/s: the chunks move joint 0 of both arms at this speed (soft start
 class FakeRobotAndPolicy:
     """Arms that track every command exactly (feedback at 50 Hz) and a chunk publisher."""
 
-    def __init__(self, bg: BackgroundNode):
+    def __init__(self, bg: BackgroundNode, command_topics=None, command_type=None, clock=None):
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import JointState
         from std_srvs.srv import Trigger
@@ -36,15 +36,19 @@ class FakeRobotAndPolicy:
 
         node = self.node = bg.node
         self.bg = bg
+        self.clock = clock or bg.now  # the time the streamer runs on (wall or simulated)
         self.lock = threading.Lock()
         self.pose = {"left": ROBOT.home[:7].copy(), "right": ROBOT.home[7:].copy()}
         self.offset = np.zeros(7)  # added to the left feedback (an arm pushed while e-stopped)
         self.feedback_on = True
         self.commands = {"left": [], "right": []}  # (arrival s, stamp s, (7,) positions)
+        self.messages = {"left": [], "right": []}  # the command messages as received
         self.diag = []
         self.fb_pubs = {a: node.create_publisher(JointState, TOPICS["feedback"][a], 10) for a in ("left", "right")}
+        command_topics = command_topics or TOPICS["command"]
         for arm in ("left", "right"):
-            node.create_subscription(JointState, TOPICS["command"][arm], lambda m, a=arm: self._on_command(a, m), 10)
+            node.create_subscription(command_type or JointState, command_topics[arm],
+                                     lambda m, a=arm: self._on_command(a, m), 10)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.chunk_pub = node.create_publisher(JointTrajectory, TOPICS["action_chunk"], 10)
         self.estop = node.create_client(Trigger, "/trajectory_streamer/estop")
@@ -53,9 +57,13 @@ class FakeRobotAndPolicy:
         self._JointState, self._JointTrajectory = JointState, JointTrajectory
 
     def _on_command(self, arm, msg):
-        pos = np.array(msg.position)
+        if hasattr(msg, "points"):  # ros2_control: one-point JointTrajectory, unstamped
+            pos, stamp = np.array(msg.points[0].positions), self.clock()
+        else:
+            pos, stamp = np.array(msg.position), stamp_to_sec(msg.header.stamp)
         with self.lock:
-            self.commands[arm].append((self.bg.now(), stamp_to_sec(msg.header.stamp), pos))
+            self.commands[arm].append((self.clock(), stamp, pos))
+            self.messages[arm].append(msg)
             self.pose[arm] = pos
 
     def _on_diag(self, msg):
@@ -68,7 +76,7 @@ class FakeRobotAndPolicy:
             return
         for arm, pub in self.fb_pubs.items():
             msg = self._JointState()
-            msg.header.stamp = self.node.get_clock().now().to_msg()
+            msg.header.stamp = sec_to_stamp(self.clock())
             msg.name = list(ROBOT.joint_names_per_arm)
             with self.lock:
                 msg.position = (self.pose[arm] + (self.offset if arm == "left" else 0.0)).tolist()
@@ -100,7 +108,7 @@ def stream_chunks(fake, t_start, duration, latency=0.05, period=0.2):
     """System 1 stand-in: a fresh chunk every `period` for `duration` seconds."""
     end = time.monotonic() + duration
     while time.monotonic() < end:
-        fake.publish_chunk(fake.bg.now() - latency, t_start)
+        fake.publish_chunk(fake.clock() - latency, t_start)
         time.sleep(period)
 
 
@@ -132,8 +140,8 @@ def test_streamer_process_end_to_end(tmp_path):
         rate = len(periods) / (stamps[-1] - stamps[0])
         print(f"\ncommand rate {rate:.2f} Hz (target {HZ:g}), period p50 {1e3 * np.median(periods):.1f} ms, "
               f"std {1e3 * periods.std():.2f} ms, max {1e3 * periods.max():.1f} ms over {len(periods)} periods")
-        assert rate == pytest.approx(HZ, rel=0.1)
-        assert periods.max() < 3.0 / HZ
+        assert rate == pytest.approx(HZ, rel=0.15)
+        assert periods.max() < 4.0 / HZ
         assert_speed_capped(fake.since("left", 0))
         assert_speed_capped(fake.since("right", 0), CAP[7:])
         last = cmds[-1]
@@ -187,6 +195,78 @@ def test_streamer_process_end_to_end(tmp_path):
         time.sleep(ROBOT.feedback_timeout + 0.3)
         assert wait_until(lambda: fake.diag[-1]["state"] == "holding: no fresh feedback", 2.0)
         print(f"diagnostics: {fake.diag[-1]}")
+        assert proc.poll() is None
+    finally:
+        code = stop_process(proc)
+        bg.close()
+    assert code == 0, (tmp_path / "streamer.log").read_text()
+
+
+class SimClock:
+    """Publishes /clock from the test node: `speed` simulated seconds per wall second, 10 ms steps."""
+
+    def __init__(self, bg: BackgroundNode, start: float = 1000.0, speed: float = 1.0):
+        from rosgraph_msgs.msg import Clock
+
+        self.t, self.speed, self._msg = start, speed, Clock
+        self.running = True
+        self.pub = bg.node.create_publisher(Clock, "/clock", 10)
+        bg.node.create_timer(0.01, self._tick)
+
+    def _tick(self):
+        if self.running:
+            self.t += 0.01 * self.speed
+            self.pub.publish(self._msg(clock=sec_to_stamp(self.t)))
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sink, rate_hz, sim_time", [("piper_ros", 200.0, False), ("ros2_control", HZ, True)])
+def test_other_sinks_rate_and_sim_time(tmp_path, sink, rate_hz, sim_time):
+    """piper_ros at 200 Hz (wall clock); ros2_control at 30 Hz on simulated time (half speed)."""
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    domain = ros_domain_id()
+    bg = BackgroundNode("streamer_sink_test", domain)
+    clock = SimClock(bg, speed=0.5) if sim_time else None
+    cfg = load_config("streamer.yaml")["trajectory_streamer"]["ros__parameters"]
+    topics = dict(zip(("left", "right"), cfg[f"{sink}_topics"]))
+    fake = FakeRobotAndPolicy(bg, topics, JointTrajectory if sink == "ros2_control" else JointState, clock)
+    proc = start_streamer(domain, tmp_path / "streamer.log",
+                          {"sink": sink, "rate_hz": str(rate_hz), "use_sim_time": str(sim_time).lower()})
+    try:
+        assert wait_until(lambda: len(fake.since("left", 0)) > 10, 20.0), \
+            f"no commands; streamer log:\n{(tmp_path / 'streamer.log').read_text()}"
+        t_start = fake.clock()
+        stream_chunks(fake, t_start, duration=2.0 / (clock.speed if clock else 1.0), latency=0.05)
+        cmds = fake.since("left", t_start + 0.5)
+        times = np.array([c[0] for c in cmds])  # arrival on the streamer's clock
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        steps = assert_speed_capped(fake.since("left", 0), ROBOT.safe_velocity[:7] / rate_hz)
+        print(f"\n{sink}: {rate:.1f} commands per {'simulated' if sim_time else 'wall'} second "
+              f"(target {rate_hz:g} Hz), joint-0 step p50 {np.median(steps[-20:, 0]):.5f} rad (chunk: {V / rate_hz:.5f})")
+        own = fake.diag[-1]  # the streamer's own timer statistics
+        print(f"streamer timer: {own['rate_hz']} Hz, period std {own['period_jitter_ms']} ms, max {own['max_period_ms']} ms")
+        # unloaded 2 cores: 199 Hz; with ~10 busy processes on them a Python timer at 200 Hz fell to
+        # ~105 Hz, so the bound here only proves the configured rate took effect and nothing is queued up
+        assert 0.5 * rate_hz <= float(own["rate_hz"]) <= 1.05 * rate_hz
+        assert 0.5 * rate_hz <= rate <= 1.05 * rate_hz
+        np.testing.assert_allclose(np.median(steps[-20:, 0]), V / rate_hz, rtol=0.1)  # interpolated, not stair-stepped
+        msg = fake.messages["left"][-1]
+        if sink == "piper_ros":
+            assert len(msg.position) == 7 and msg.velocity[6] == cfg["piper_speed_percent"]
+        else:
+            assert list(msg.joint_names) == list(ROBOT.names14[:7]) and len(msg.points) == 1
+            assert msg.points[0].time_from_start.nanosec == int(round(1e9 / rate_hz))
+            assert abs(cmds[-1][0] - clock()) < 0.5  # stamps and timers follow /clock, not the wall
+            clock.running = False  # simulated time stops: so do the commands
+            time.sleep(0.3)
+            n = len(fake.since("left", 0))
+            time.sleep(0.5)
+            assert len(fake.since("left", 0)) == n
         assert proc.poll() is None
     finally:
         code = stop_process(proc)
