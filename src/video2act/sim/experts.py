@@ -21,6 +21,8 @@ ANGULAR_SPEED = 1.5          # rad/s of the tool orientation
 GRIP_OPEN = 0.065            # m: opening before a grasp (the Piper's stroke is 0.07)
 GRASP_CLEARANCE = 0.034      # m: lowest tcp height above the table (pad tips stay off the table)
 PAD_TOP_BELOW_OBJECT_TOP = 0.035  # m: tcp this far below an object's top keeps the gripper body above it
+PITCHES = (0.0, 0.2, -0.2, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8)  # rad of tool tilt tried in order
+HANDOVER_POINT = (0.34, 0.0, 0.1)  # bar centre (x, y, height above the table) during the hand-over
 SLICES = {"left": (slice(0, 6), 6), "right": (slice(7, 13), 13)}
 
 
@@ -122,20 +124,33 @@ class Expert:
         """tcp z for a top-down grasp of an object whose top is at `obj_top` (world z)."""
         return max(self.top + GRASP_CLEARANCE, obj_top - PAD_TOP_BELOW_OBJECT_TOP)
 
-    def natural_yaw(self, arm: str, candidates) -> float:
-        """Of the equivalent grasp yaws, the one closest to the arm's current finger direction (mod pi)."""
-        _, r = self.tcp(arm)
-        current = np.arctan2(r[1, 1], r[0, 1])
-        diff = [abs((c - current + np.pi / 2) % np.pi - np.pi / 2) for c in candidates]
-        c = candidates[int(np.argmin(diff))]
-        return current + ((c - current + np.pi / 2) % np.pi - np.pi / 2)
+    def grasp_rotation(self, arm: str, positions, yaws, pitch_axis: int = 1) -> np.ndarray:
+        """A tool rotation reaching every position in `positions`: top-down with a grasp yaw from `yaws`
+        (each also turned by pi), tilted about the tool's y (closing, pitch_axis=1) or x (pitch_axis=0)
+        axis by the smallest of PITCHES that IK reaches. Top-down alone reaches only low and near the
+        base (the wrist pitch j5 stops at +-70 deg)."""
+        sl, _ = SLICES[arm]
+        candidates = [y + k * np.pi for y in yaws for k in (0, 1)]
+        fallback = (np.inf, None)
+        for pitch in PITCHES:
+            for yaw in candidates:
+                base = top_down_rotation(yaw)
+                rot = _rotate(base, base[:, pitch_axis] * pitch)
+                q, worst = self.q[sl], 0.0
+                for pos in positions:
+                    q, err = self.ik[arm].solve(q, np.asarray(pos, float), rot, iters=100)
+                    worst = max(worst, err)
+                if worst < 2e-3:
+                    return rot
+                fallback = min(fallback, (worst, rot), key=lambda t: t[0])
+        return fallback[1]
 
 
 # ---------------------------------------------------------------- plans (generators of targets)
-def _pick(ex: Expert, arm: str, pos, yaw: float, obj_top: float):
+def _pick(ex: Expert, arm: str, pos, yaws, obj_top: float, pitch_axis: int = 1):
     """Open above `pos`, descend, close: the object is in the gripper afterwards."""
     z = ex.grasp_height(obj_top)
-    rot = top_down_rotation(yaw)
+    rot = ex.grasp_rotation(arm, [[pos[0], pos[1], z], [pos[0], pos[1], z + ex.approach]], yaws, pitch_axis)
     yield from ex.move({arm: (np.array([pos[0], pos[1], z + ex.approach]), rot)}, {arm: GRIP_OPEN})
     yield from ex.move({arm: (np.array([pos[0], pos[1], z]), rot)})
     yield from ex.move(grip={arm: 0.0})
@@ -161,7 +176,7 @@ def plan_place_on_target(ex: Expert, obj: str, target: str, square: bool):
     obj_yaw = np.arctan2(r[1, 0], r[0, 0])
     yaws = [obj_yaw + k * np.pi / 2 for k in range(4)] if square else [np.pi / 2, 0.0]
     top_z = 2 * p[2] - ex.bottom(obj)
-    yield from _pick(ex, arm, p, ex.natural_yaw(arm, yaws), top_z)
+    yield from _pick(ex, arm, p, yaws, top_z)
     yield from ex.move({arm: (ex.tcp(arm)[0] + [0, 0, ex.lift], ex.tcp(arm)[1])})
     target_pos = ex.env.model.body(target).pos
     surface = target_pos[2] + ex.env.model.geom(target).size[1]
@@ -176,22 +191,21 @@ def plan_handover_block(ex: Expert):
     left_grasp = p + half * axis
     top_z = 2 * p[2] - ex.bottom("block")
     bar_yaw = np.arctan2(r[1, 0], r[0, 0])  # fingers close across the bar
-    yield from _pick(ex, "left", left_grasp, ex.natural_yaw("left", [bar_yaw]), top_z)
-    # hand-over point: the bar held across the middle of the table, long axis along y
-    hand = np.array([0.34, 0.0, ex.top + 0.16])
-    rot0 = top_down_rotation(0.0)
-    right_wait = (np.array([0.34, -0.2, ex.top + 0.3]), rot0)
-    yield from ex.move({"left": (ex.tcp("left")[0] + [0, 0, ex.lift], ex.tcp("left")[1]), "right": right_wait})
-    yield from ex.move({"left": (hand + [0, half, 0], rot0)}, max_steps=250)
+    yield from _pick(ex, "left", left_grasp, [bar_yaw], top_z, pitch_axis=0)
+    yield from ex.move({"left": (ex.tcp("left")[0] + [0, 0, ex.lift], ex.tcp("left")[1])})
+    # hand-over point: the bar held low across the middle of the table, long axis along y
+    left_hold = np.array([HANDOVER_POINT[0], HANDOVER_POINT[1] + half, ex.top + HANDOVER_POINT[2]])
+    yield from ex.move({"left": (left_hold, ex.grasp_rotation("left", [left_hold], [0.0], pitch_axis=0))}, max_steps=250)
     p, r = ex.body_pose("block")
     right_grasp = p - half * r[:, 1]
-    right_grasp[2] = p[2]
-    yield from ex.move({"right": (right_grasp + [0, 0, ex.approach], rot0)}, {"right": GRIP_OPEN}, max_steps=250)
-    yield from ex.move({"right": (right_grasp, rot0)})
+    above = right_grasp + [0, 0, ex.approach]
+    rot = ex.grasp_rotation("right", [above, right_grasp], [np.arctan2(r[1, 0], r[0, 0])], pitch_axis=0)
+    yield from ex.move({"right": (above, rot)}, {"right": GRIP_OPEN}, max_steps=250)
+    yield from ex.move({"right": (right_grasp, rot)})
     yield from ex.move(grip={"right": 0.0})
     yield from ex.wait(8)
     yield from ex.move(grip={"left": GRIP_OPEN})
-    yield from ex.move({"left": (ex.tcp("left")[0] + [0, 0.05, ex.approach], rot0)})
+    yield from ex.move({"left": (ex.tcp("left")[0] + [0, 0.05, ex.approach], ex.tcp("left")[1])})
     pad = ex.env.model.body("pad").pos
     yield from _place(ex, "right", "block", pad[:2], pad[2] + 0.001)
 
@@ -200,14 +214,14 @@ def plan_pick_dual_bottles(ex: Expert):
     grasps = {}
     for arm in ARMS:
         p, _ = ex.body_pose(f"bottle_{arm}")
-        z = ex.grasp_height(2 * p[2] - ex.bottom(f"bottle_{arm}"))
-        grasps[arm] = (p[:2], z, top_down_rotation(ex.natural_yaw(arm, [np.pi / 2, 0.0])))
-    yield from ex.move({a: (np.array([*xy, z + ex.approach]), rot) for a, (xy, z, rot) in grasps.items()},
-                       {a: GRIP_OPEN for a in ARMS})
-    yield from ex.move({a: (np.array([*xy, z]), rot) for a, (xy, z, rot) in grasps.items()})
+        grasp = np.array([p[0], p[1], ex.grasp_height(2 * p[2] - ex.bottom(f"bottle_{arm}"))])
+        rot = ex.grasp_rotation(arm, [grasp + [0, 0, ex.approach], grasp, grasp + [0, 0, ex.lift]], [np.pi / 2, 0.0])
+        grasps[arm] = (grasp, rot)
+    yield from ex.move({a: (g + [0, 0, ex.approach], rot) for a, (g, rot) in grasps.items()}, {a: GRIP_OPEN for a in ARMS})
+    yield from ex.move({a: (g, rot) for a, (g, rot) in grasps.items()})
     yield from ex.move(grip={a: 0.0 for a in ARMS})
     yield from ex.wait(8)
-    yield from ex.move({a: (np.array([*xy, z + ex.lift]), rot) for a, (xy, z, rot) in grasps.items()})
+    yield from ex.move({a: (g + [0, 0, ex.lift], rot) for a, (g, rot) in grasps.items()})
 
 
 PLANS = {

@@ -18,6 +18,7 @@ PALETTE = {  # colour name -> rgba; used where the colour is part of the instruc
     "yellow": (0.9, 0.8, 0.15, 1), "orange": (0.95, 0.5, 0.1, 1), "purple": (0.55, 0.2, 0.7, 1),
 }
 OBJECT_FRICTION = "1.2 0.02 0.002"
+MIN_GAP = 0.05  # m between an object and the edge of its target at reset
 
 
 def _free_body(name: str, geom: str, mass: float) -> str:
@@ -113,6 +114,8 @@ class _PlaceOnTarget(Task):
         side = 1.0 if rng.random() < 0.5 else -1.0
         obj_xy = self._xy(rng, f"{self.obj}_x", f"{self.obj}_y_abs", side)
         target_xy = self._xy(rng, f"{self.target}_x", f"{self.target}_y_abs", side)
+        while np.linalg.norm(obj_xy - target_xy) < self.target_radius + MIN_GAP:  # start off the target
+            target_xy = self._xy(rng, f"{self.target}_x", f"{self.target}_y_abs", side)
         _set_free_pose(model, data, self.obj, (*obj_xy, self.top + self.obj_half_height), self._yaw(rng))
         model.body(self.target).pos = (*target_xy, self.top + self.target_half_h)
         self.arm = "left" if side > 0 else "right"
