@@ -124,7 +124,7 @@ class RealSenseCapture:
             ) from e
         ctx = rs.context()
         serials = [d.get_info(rs.camera_info.serial_number) for d in ctx.query_devices()]
-        hint = "list devices with `rs-enumerate-devices -s`"
+        hint = "list serials with `rs-enumerate-devices -s` (librealsense2-utils) or pyrealsense2's rs.context().query_devices()"
         if not serials:
             raise CameraOpenError(f"camera {self.name!r}: no RealSense connected ({hint})")
         serial = self.device or serials[0]
