@@ -1,0 +1,136 @@
+"""`video2act sim ...` and `video2act bench sim`: the twin's tasks, expert success rates, real-time factor.
+
+    video2act sim tasks                                    tasks, instructions, step limits
+    video2act sim experts --episodes 50                    expert success % per task (all tasks)
+    video2act sim experts --task place_empty_cup --episodes 5 --video cup.mp4
+    video2act bench sim                                    real-time factor: physics only, 3 cameras 240x320 / 480x640
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size must be HxW (e.g. 240x320), got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"image size must be positive, got {text!r}")
+    return h, w
+
+
+def register(subparsers, bench_subparsers) -> None:
+    sim = subparsers.add_parser("sim", help="the MuJoCo Cobot Magic twin: tasks, scripted experts")
+    sim_sub = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
+    tasks = sim_sub.add_parser("tasks", help="list the tasks with their instructions and step limits")
+    tasks.set_defaults(func=cmd_tasks)
+    experts = sim_sub.add_parser("experts", help="run the scripted experts and print their success rate per task")
+    experts.add_argument("--task", help="one task (default: all tasks)")
+    experts.add_argument("--episodes", type=int, default=50, help="episodes (seeds 0..N-1) per task (default 50)")
+    experts.add_argument("--video", help="save the first episode of each task as mp4 (head | left | right side by side); "
+                                          "with several tasks the task name is appended to the file name")
+    experts.add_argument("--image-size", type=_image_size, default=(240, 320), help="HxW of each camera for --video (default 240x320)")
+    experts.set_defaults(func=cmd_experts)
+    bench = bench_subparsers.add_parser("sim", help="twin real-time factor: physics only and with three cameras")
+    bench.add_argument("--steps", type=int, default=150, help="control steps per measurement (default 150)")
+    bench.add_argument("--one-core", action="store_true", help="pin the process to one core (software EGL rendering "
+                                                               "otherwise spreads over all cores)")
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_tasks(args) -> int:
+    from video2act.sim.env import CobotMagicEnv
+    from video2act.sim.tasks import TASKS
+
+    env = CobotMagicEnv(render=False)
+    print(f"{'task':24s} {'max steps':>9s}  instruction (seed 0)")
+    for name in TASKS:
+        obs = env.reset(name, 0)
+        print(f"{name:24s} {env.task.max_steps:9d}  {obs['instruction']}")
+    env.close()
+    return 0
+
+
+def _video_writer(path: str, image_size, fps: float):
+    import cv2
+
+    h, w = image_size
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (3 * w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot open video file {path} for writing (mp4v codec)")
+    return writer
+
+
+def cmd_experts(args) -> int:
+    import cv2
+    import numpy as np
+    from tqdm import tqdm
+
+    from video2act.sim.env import CobotMagicEnv
+    from video2act.sim.experts import run_episode
+    from video2act.sim.tasks import TASKS
+
+    if args.task is not None and args.task not in TASKS:
+        raise ValueError(f"unknown task {args.task!r}; expected one of {sorted(TASKS)}")
+    if args.episodes <= 0:
+        raise ValueError(f"--episodes must be > 0, got {args.episodes}")
+    names = [args.task] if args.task else list(TASKS)
+    fast = CobotMagicEnv(render=False)
+    rows = []
+    for name in names:
+        successes, steps = 0, []
+        start = time.perf_counter()
+        for seed in tqdm(range(args.episodes), desc=name, leave=False):
+            if args.video and seed == 0:
+                path = args.video if len(names) == 1 else args.video.replace(".mp4", f"_{name}.mp4")
+                env = CobotMagicEnv(image_size=args.image_size, render=True)
+                writer = _video_writer(path, args.image_size, env.control_hz)
+                frame = lambda obs: writer.write(cv2.cvtColor(np.concatenate([obs["images"][k] for k in ("head", "left", "right")], 1), cv2.COLOR_RGB2BGR))
+                ok, n = run_episode(env, name, seed, on_step=frame)
+                writer.release()
+                env.close()
+                print(f"saved {path}")
+            else:
+                ok, n = run_episode(fast, name, seed)
+            successes += ok
+            steps.append(n)
+        rows.append((name, successes, args.episodes, float(np.mean(steps)), time.perf_counter() - start))
+    print(f"{'task':24s} {'success':>8s} {'episodes':>9s} {'mean steps':>11s} {'wall s':>7s}")
+    for name, ok, n, mean_steps, wall in rows:
+        print(f"{name:24s} {100.0 * ok / n:7.1f}% {n:9d} {mean_steps:11.1f} {wall:7.1f}")
+    return 0
+
+
+def measure_rtf(image_size, render: bool, steps: int, task: str = "pick_dual_bottles") -> tuple[float, float]:
+    """(real-time factor, ms per control step) of the twin at 30 Hz with a moving expert."""
+    from video2act.sim.env import CobotMagicEnv
+    from video2act.sim.experts import make_expert
+
+    env = CobotMagicEnv(image_size=image_size, render=render)
+    env.reset(task, 0)
+    expert = make_expert(env)
+    targets = [expert.act() for _ in range(steps)]  # planned beforehand: only the sim is timed
+    env.reset(task, 0)
+    start = time.perf_counter()
+    for t in targets:
+        env.step(t)
+    wall = time.perf_counter() - start
+    env.close()
+    return steps / env.control_hz / wall, 1000.0 * wall / steps
+
+
+def cmd_bench(args) -> int:
+    import os
+
+    if getattr(args, "one_core", False):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cores = len(os.sched_getaffinity(0))
+    print(f"twin at 30 Hz control, {args.steps} steps, {cores} core(s), MUJOCO_GL={os.environ.get('MUJOCO_GL')}, load {os.getloadavg()[0]:.1f}")
+    print(f"{'configuration':32s} {'ms/step':>8s} {'real-time factor':>17s}")
+    for label, size, render in (("physics only", (240, 320), False), ("3 cameras 240x320", (240, 320), True),
+                                ("3 cameras 480x640", (480, 640), True)):
+        rtf, ms = measure_rtf(size, render, args.steps)
+        print(f"{label:32s} {ms:8.2f} {rtf:16.2f}x")
+    return 0
