@@ -25,6 +25,7 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.urdf")),
+        ("share/" + package_name + "/config/presets", glob("config/presets/*.yaml")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml"],
     zip_safe=True,
