@@ -63,10 +63,11 @@ class TrajectoryStreamer:
     """The rclpy adapter around StreamerCore: messages in, commands and diagnostics out."""
 
     def __init__(self, node):
+        from builtin_interfaces.msg import Duration
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import JointState
         from std_srvs.srv import Trigger
-        from trajectory_msgs.msg import JointTrajectory
+        from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
         from video2act.ros.diagnostics import DiagnosticsPublisher
         from video2act.ros.params import declare_params, yaml_defaults
@@ -80,7 +81,9 @@ class TrajectoryStreamer:
         self.core = StreamerCore(self.robot, rate_hz=p.rate_hz, chunk_dt=1.0 / p.chunk_hz, blend=p.blend,
                                  ensemble_k=p.ensemble_k, blend_window=p.blend_window,
                                  chunk_timeout=p.chunk_timeout, feedback_timeout=p.feedback_timeout)
-        self._JointState, self._JointTrajectory = JointState, JointTrajectory
+        self._JointState, self._JointTrajectory, self._Point = JointState, JointTrajectory, JointTrajectoryPoint
+        ns = int(round(1e9 / p.rate_hz))  # ros2_control: reach each point by the next tick
+        self._point_time = Duration(sec=ns // 10**9, nanosec=ns % 10**9)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.chunk_sub = node.create_subscription(JointTrajectory, p.action_chunk_topic, self._on_chunk, reliable)
         # sensor-data QoS (best effort) matches both best-effort and reliable feedback publishers
@@ -148,14 +151,10 @@ class TrajectoryStreamer:
         """One arm's (7,) command as the sink's message."""
         p = self.p
         if p.sink == "ros2_control":
-            from builtin_interfaces.msg import Duration
-            from trajectory_msgs.msg import JointTrajectoryPoint
-
             msg = self._JointTrajectory()  # header.stamp zero: the controller starts it on receipt
             n = self.robot.dof_per_arm
             msg.joint_names = list(p.ros2_control_joint_names[arm_index * n:(arm_index + 1) * n])
-            ns = int(round(1e9 / p.rate_hz))  # reach the point by the next tick
-            msg.points = [JointTrajectoryPoint(positions=q.tolist(), time_from_start=Duration(sec=ns // 10**9, nanosec=ns % 10**9))]
+            msg.points = [self._Point(positions=q.tolist(), time_from_start=self._point_time)]
             return msg
         msg = self._JointState()
         msg.header.stamp = stamp
