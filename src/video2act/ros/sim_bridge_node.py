@@ -1,0 +1,224 @@
+"""sim_bridge_node: the simulator behind the robot's own topics, so the control graph cannot tell sim
+from robot.
+
+Publishes the three cameras (sensor_msgs/Image rgb8, frame ids from robot.yaml) at camera_hz,
+/puppet/joint_left|right (JointState joint0..joint6, 7 positions) every control step, /clock (sim
+time) and /sim/episode (std_msgs/String JSON {task, seed, step, success, done, instruction}); follows
+/master/joint_left|right (JointState, 7 positions; non-finite or wrong-size commands are dropped and
+counted). Topic names come from robot.yaml `topics`.
+
+Reset: publish std_msgs/String JSON {"task": ..., "seed": ...} on /sim/reset (a topic, so any node
+or test can reset without a service client; the new episode shows on /sim/episode with step 0).
+
+Stepping modes:
+  realtime  one control step per wall-clock period 1/control_hz.
+  lockstep  deterministic: after publishing step k's observation, the bridge waits until a command
+            from each arm has arrived since then (or `lockstep_timeout` s of wall time passed), then
+            advances exactly one step with the newest commands. Commands hold the last target
+            otherwise. Runs as fast as the policy answers; /clock is the only time.
+The episode freezes (no more physics) when done, until the next reset.
+
+Teleoperation: with teleop:=true the bridge runs the task's scripted expert on the live state and
+publishes its targets on /master/joint_left|right itself, then follows them like any command: a
+scripted operator in the ROS graph, so demonstrations record exactly like a person teleoperating.
+(teleop_node is the same as `sim_bridge_node --ros-args -p teleop:=true`.)
+
+Backends: mujoco (the built-in twin, default) or robotwin (RoboTwin 2.0, imported at start; a clear
+error says how to install it when it is missing).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from video2act.config import load_config
+
+SPEC_DOC = {
+    "backend": ("mujoco", "simulator: mujoco (built-in twin) | robotwin (RoboTwin 2.0, lazily imported)"),
+    "mode": ("realtime", "stepping: realtime (wall-clock paced) | lockstep (one step per command set, deterministic)"),
+    "task": ("pick_dual_bottles", "task loaded at start (see `video2act sim tasks`)"),
+    "seed": (0, "seed of the first episode"),
+    "image_height": (240, "camera image height (px); the robot gives 480"),
+    "image_width": (320, "camera image width (px); the robot gives 640"),
+    "control_hz": (30.0, "physics steps per simulated second (robot.yaml rates.control_hz)"),
+    "camera_hz": (30.0, "camera publish rate in simulated time (robot.yaml rates.camera_hz)"),
+    "lockstep_timeout": (0.5, "lockstep: wall seconds to wait for both arms' commands before stepping anyway"),
+    "teleop": (False, "run the task's scripted expert and publish its targets on the command topics"),
+}
+
+
+def _spec() -> dict:
+    rates = load_config("robot.yaml")["rates"]
+    spec = dict(SPEC_DOC)
+    spec["control_hz"] = (float(rates["control_hz"]), SPEC_DOC["control_hz"][1])
+    spec["camera_hz"] = (float(rates["camera_hz"]), SPEC_DOC["camera_hz"][1])
+    return spec
+
+
+def make_backend(name: str, image_size, control_hz: float):
+    """The simulator object for `name` (ValueError for an unknown name; RoboTwinUnavailable when missing)."""
+    if name == "mujoco":
+        from video2act.sim.env import CobotMagicEnv
+
+        return CobotMagicEnv(image_size=image_size, control_hz=control_hz, render=True)
+    if name == "robotwin":
+        from video2act.sim.robotwin import RoboTwinEnv  # RoboTwin itself is imported at reset
+
+        return RoboTwinEnv(image_size=image_size)
+    raise ValueError(f"backend must be 'mujoco' or 'robotwin', got {name!r}")
+
+
+def parse_command(msg, n: int = 7) -> np.ndarray | None:
+    """JointState -> float (7,) positions, or None when the size is wrong or a value is not finite."""
+    pos = np.asarray(msg.position, dtype=float)
+    if pos.shape != (n,) or not np.all(np.isfinite(pos)):
+        return None
+    return pos
+
+
+def parse_reset(text: str) -> tuple[str, int]:
+    """JSON {"task": str, "seed": int} -> (task, seed); ValueError saying what was expected."""
+    try:
+        req = json.loads(text)
+        return str(req["task"]), int(req.get("seed", 0))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f'reset must be JSON {{"task": <name>, "seed": <int>}}, got {text!r}') from e
+
+
+def main(args=None) -> int:
+    import rclpy
+    from rclpy.node import Node
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import Image, JointState
+    from std_msgs.msg import String
+
+    from video2act.ros.conversions import rgb_to_image_msg, sec_to_stamp
+    from video2act.ros.params import declare_params
+
+    class SimBridge(Node):
+        def __init__(self):
+            super().__init__("sim_bridge")
+            p = self.p = declare_params(self, _spec())
+            if p.mode not in ("realtime", "lockstep"):
+                raise ValueError(f"mode must be realtime or lockstep, got {p.mode!r}")
+            robot = load_config("robot.yaml")
+            topics, self.joint_names = robot["topics"], robot["robot"]["joint_names"]
+            self.frame_ids = robot["cameras"]["frame_ids"]
+            self.env = make_backend(p.backend, (p.image_height, p.image_width), p.control_hz)
+            self.cmd = {"left": None, "right": None}
+            self.fresh = {"left": False, "right": False}
+            self.dropped = 0
+            self.image_every = max(1, int(round(p.control_hz / p.camera_hz)))
+            self.pub_img = {k: self.create_publisher(Image, t, 5) for k, t in topics["cameras"].items()}
+            self.pub_fb = {a: self.create_publisher(JointState, t, 10) for a, t in topics["feedback"].items()}
+            self.pub_clock = self.create_publisher(Clock, "/clock", 10)
+            self.pub_episode = self.create_publisher(String, topics["sim_episode"], 10)
+            self.pub_cmd = {a: self.create_publisher(JointState, t, 10) for a, t in topics["command"].items()} if p.teleop else {}
+            for arm, t in topics["command"].items():
+                self.create_subscription(JointState, t, lambda m, a=arm: self.on_command(a, m), 10)
+            self.create_subscription(String, topics["sim_reset"], self.on_reset, 10)
+            self.reset(p.task, p.seed)
+            period = 1.0 / p.control_hz if p.mode == "realtime" else 0.001
+            self.create_timer(period, self.tick)
+            self.get_logger().info(f"sim bridge: backend={p.backend} mode={p.mode} task={p.task} teleop={p.teleop}")
+
+        def reset(self, task: str, seed: int) -> None:
+            obs = self.env.reset(task, seed)
+            self.task, self.seed, self.success, self.done, self.step = task, seed, False, False, 0
+            state = obs["state"].astype(float)
+            self.cmd = {"left": state[:7].copy(), "right": state[7:].copy()}  # hold the start pose
+            self.fresh = {"left": False, "right": False}
+            self.expert = None
+            if self.p.teleop:
+                from video2act.sim.experts import make_expert
+
+                self.expert = make_expert(self.env)
+            self.instruction = obs["instruction"]
+            self.last_step_wall = time.monotonic()
+            self.publish(obs)
+            self.teleoperate()
+
+        def teleoperate(self) -> None:
+            """Teleop mode: the expert's target for the next step goes out on the command topics; the
+            bridge follows it only when it comes back through DDS, like any operator's command."""
+            if self.expert is None or self.done:
+                return
+            target = self.expert.act()
+            for arm, sl in (("left", slice(0, 7)), ("right", slice(7, 14))):
+                self.pub_cmd[arm].publish(self.joint_msg(target[sl]))
+
+        def on_reset(self, msg) -> None:
+            try:
+                task, seed = parse_reset(msg.data)
+                self.reset(task, seed)
+            except ValueError as e:
+                self.get_logger().error(f"reset rejected: {e}")
+
+        def on_command(self, arm: str, msg) -> None:
+            pos = parse_command(msg)
+            if pos is None:
+                self.dropped += 1
+                self.get_logger().warn(f"dropped command on {arm} arm (need 7 finite positions); {self.dropped} so far",
+                                       throttle_duration_sec=2.0)
+                return
+            self.cmd[arm], self.fresh[arm] = pos, True
+
+        def tick(self) -> None:
+            if self.done:
+                return
+            if self.p.mode == "lockstep" and not all(self.fresh.values()):
+                if time.monotonic() - self.last_step_wall < self.p.lockstep_timeout:
+                    return
+            target = np.concatenate([self.cmd["left"], self.cmd["right"]])
+            self.fresh = {"left": False, "right": False}
+            obs, self.success, self.done, _ = self.env.step(target)
+            self.step += 1
+            self.last_step_wall = time.monotonic()
+            self.publish(obs)
+            self.teleoperate()
+
+        def joint_msg(self, pos7, stamp=None):
+            msg = JointState()
+            if stamp is not None:
+                msg.header.stamp = stamp
+            msg.name = list(self.joint_names)
+            msg.position = [float(v) for v in pos7]
+            return msg
+
+        def publish(self, obs) -> None:
+            stamp = sec_to_stamp(obs["time"])
+            self.pub_clock.publish(Clock(clock=stamp))
+            state = obs["state"]
+            self.pub_fb["left"].publish(self.joint_msg(state[:7], stamp))
+            self.pub_fb["right"].publish(self.joint_msg(state[7:], stamp))
+            if self.step % self.image_every == 0:
+                images = obs["images"] or self.env.render()
+                for key, img in images.items():
+                    self.pub_img[key].publish(rgb_to_image_msg(img, stamp, self.frame_ids[key]))
+            self.pub_episode.publish(String(data=json.dumps({
+                "task": self.task, "seed": self.seed, "step": self.step, "success": bool(self.success),
+                "done": bool(self.done), "instruction": self.instruction, "dropped_commands": self.dropped})))
+
+    rclpy.init(args=args)
+    try:
+        node = SimBridge()
+    except ImportError as e:  # RoboTwin missing: say how to install, exit non-zero
+        print(f"sim_bridge_node: {e}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.env.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
