@@ -5,6 +5,7 @@ from video2act.runtime.feature_cache import FeatureCache
 from video2act.runtime.rate_stats import RateStats
 from video2act.runtime.robot import RobotConfigError, RobotDescription
 from video2act.runtime.safety import SafetyFilter
+from video2act.runtime.streamer import FeedbackError, StreamerCore
 
 __all__ = ["BLEND_MODES", "ChunkError", "ChunkExecutor", "FeatureCache", "RateStats", "RobotConfigError",
-           "RobotDescription", "SafetyFilter"]
+           "RobotDescription", "SafetyFilter", "FeedbackError", "StreamerCore"]
