@@ -148,7 +148,7 @@ GRAPHS: dict[str, list[tuple[str, str, str | None]]] = {
 POLICY_NODES: list[tuple[str, str, str | None]] = [
     ("system2_node", "system2_node", "system2.yaml"),
     ("system1_node", "system1_node", "system1.yaml"),
-    ("trajectory_streamer", "trajectory_streamer", "trajectory_streamer.yaml"),
+    ("trajectory_streamer", "trajectory_streamer", "streamer.yaml"),
 ]
 
 

@@ -37,6 +37,7 @@ def param_spec(robot_cfg: dict) -> dict:
         "command_topics": ([topics["command"]["left"], topics["command"]["right"]], "arm command topics: left, right"),
         "feedback_hz": (50.0, "arm feedback rate (Hz)"),
         "lag_tau": (0.05, "first-order lag time constant of the simulated arms (s)"),
+        "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
     }
 
 
@@ -48,6 +49,7 @@ class SyntheticRobotNode:
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
 
+        from video2act.ros.diagnostics import DiagnosticsPublisher
         from video2act.ros.params import convert_value, declare_params
 
         self.node = node
@@ -71,10 +73,13 @@ class SyntheticRobotNode:
                          for a, t in enumerate(self.p.command_topics)]
         self.bad_commands = 0
         self._cam_timers = [None, None, None]
+        self._rates = [0.0, 0.0, 0.0]
         for i, hz in enumerate(self.p.camera_rates_hz):
             self._set_camera_rate(i, hz)
         self._last_fb = node.get_clock().now()
         self.fb_timer = node.create_timer(1.0 / self.p.feedback_hz, self._on_feedback_tick)
+        self.diag = DiagnosticsPublisher(node, name="synthetic_robot")
+        self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
         node.add_on_set_parameters_callback(self._on_set_parameters)
 
     @staticmethod
@@ -87,6 +92,7 @@ class SyntheticRobotNode:
         return np.stack([r, g, b], axis=-1).astype(np.uint8)
 
     def _set_camera_rate(self, index: int, hz: float) -> None:
+        self._rates[index] = float(hz)
         if self._cam_timers[index] is not None:
             self.node.destroy_timer(self._cam_timers[index])
             self._cam_timers[index] = None
@@ -126,6 +132,11 @@ class SyntheticRobotNode:
                                         throttle_duration_sec=2.0)
             return
         self.command[arm] = pos
+
+    def _publish_diagnostics(self) -> None:
+        values = {f"frames_sent_{c}": n for c, n in zip(CAMERAS, self._frames_sent)}
+        values.update(camera_rates_hz=str(self._rates), commands_ignored=self.bad_commands)
+        self.diag.publish(values, message="publishing cameras and feedback")
 
     def _on_feedback_tick(self) -> None:
         now = self.node.get_clock().now()

@@ -78,7 +78,7 @@ class System1Node:
         self.features = FeatureCache(self.p.max_feature_age)
         self._partial_features: dict[float, dict[str, np.ndarray]] = {}
         self.states = [StateBuffer(), StateBuffer()]
-        self._newest_obs = None  # (head, left, right) Image messages, replaced by newer triples
+        self._newest_obs = None  # ({camera: rgb}, stamp s, stamp msg) of the newest triple
         self._cv = threading.Condition()
         self.counts = {"observations": 0, "observations_superseded": 0, "images_dropped_bad": 0, "images_stale": 0,
                        "features_missing_or_stale": 0, "features_dropped_bad": 0, "state_missing": 0,
@@ -113,10 +113,17 @@ class System1Node:
 
     # -- callbacks: store only ------------------------------------------------------------------
     def _on_observation(self, head, left, right) -> None:
+        """A synchronised camera triple: checked here (cheap: rgb8 is a view) so every bad image is counted."""
+        try:
+            images = {name: image_msg_to_rgb(msg) for name, msg in zip(CAMERAS, (head, left, right))}
+        except ImageFormatError as e:
+            self.counts["images_dropped_bad"] += 1
+            self._warn(f"dropped camera triple: {e}")
+            return
         with self._cv:
             if self._newest_obs is not None:
                 self.counts["observations_superseded"] += 1
-            self._newest_obs = (head, left, right)
+            self._newest_obs = (images, stamp_to_sec(head.header.stamp), head.header.stamp)
             self.counts["observations"] += 1
             self._cv.notify()
 
@@ -173,13 +180,7 @@ class System1Node:
                 self.node.get_logger().error(f"System 1 step failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
 
     def _plan(self, obs) -> None:
-        try:
-            images = {name: image_msg_to_rgb(msg) for name, msg in zip(CAMERAS, obs)}
-        except ImageFormatError as e:
-            self.counts["images_dropped_bad"] += 1
-            self._warn(f"dropped camera triple: {e}")
-            return
-        t_obs = stamp_to_sec(obs[0].header.stamp)
+        images, t_obs, stamp_msg = obs
         now = self.now()
         if now - t_obs > self.p.max_image_age:
             self.counts["images_stale"] += 1
@@ -204,7 +205,7 @@ class System1Node:
             self.counts["chunks_nonfinite"] += 1
             self._warn(f"dropped a chunk of shape {chunk.shape} (finite: {bool(np.all(np.isfinite(chunk)))})")
             return
-        self.chunk_pub.publish(self._trajectory(chunk, obs[0].header.stamp))
+        self.chunk_pub.publish(self._trajectory(chunk, stamp_msg))
         self.counts["chunks_published"] += 1
         self._chunk_rate.tick(time.monotonic())
         self._obs_age.append(self.now() - t_obs)
