@@ -90,6 +90,7 @@ def parse_reset(text: str) -> tuple[str, int]:
 
 def main(args=None) -> int:
     import rclpy
+    from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import Image, JointState
@@ -167,7 +168,7 @@ def main(args=None) -> int:
             self.cmd[arm], self.fresh[arm] = pos, True
 
         def tick(self) -> None:
-            if self.done:
+            if self.done or not rclpy.ok():  # rclpy.ok: SIGTERM/SIGINT shut the context down
                 return
             if self.p.mode == "lockstep" and not all(self.fresh.values()):
                 if time.monotonic() - self.last_step_wall < self.p.lockstep_timeout:
@@ -211,8 +212,11 @@ def main(args=None) -> int:
         return 1
     try:
         rclpy.spin(node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():  # a real error; a publish racing the shutdown signal is not
+            raise
     finally:
         node.env.close()
         node.destroy_node()
