@@ -98,12 +98,13 @@ class Video2ActPolicy(nn.Module):
             # Not in model.safetensors: normalization.json holds them (readable, updatable from a dataset).
             self.register_buffer(name, torch.as_tensor(value), persistent=False)
         d = config.diffusion
-        self.train_scheduler = DDPMScheduler(
-            num_train_timesteps=d.num_train_timesteps, beta_schedule=d.beta_schedule,
-            prediction_type="epsilon", clip_sample=False,
-        )
-        sampler = DDIMScheduler if d.scheduler == "ddim" else DPMSolverMultistepScheduler
-        self.sample_scheduler = sampler.from_config(self.train_scheduler.config)
+        with torch.device("cpu"):  # schedulers hold real tables even when the network is built on meta
+            self.train_scheduler = DDPMScheduler(
+                num_train_timesteps=d.num_train_timesteps, beta_schedule=d.beta_schedule,
+                prediction_type="epsilon", clip_sample=False,
+            )
+            sampler = DDIMScheduler if d.scheduler == "ddim" else DPMSolverMultistepScheduler
+            self.sample_scheduler = sampler.from_config(self.train_scheduler.config)
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ construction / checkpoints
