@@ -53,7 +53,8 @@ def spatial_filter(x: torch.Tensor, kind: str = "sobel") -> torch.Tensor:
         kx = torch.tensor(_GRADIENT_KERNELS[kind], dtype=x.dtype, device=x.device)
         kernels = torch.stack([kx, kx.t()]).unsqueeze(1)  # (2, 1, 3, 3): d/dx, d/dy
         grads = F.conv2d(padded, kernels)  # (N, 2, H, W)
-        response = torch.linalg.vector_norm(grads, dim=1, keepdim=True)
+        # hypot, not vector_norm(dim=1): the strided reduction is ~30x slower on CPU.
+        response = torch.hypot(grads[:, 0], grads[:, 1])  # (N, H, W)
     return response.reshape(*lead, height, width)
 
 
