@@ -1,7 +1,7 @@
 """Shared fixtures for the multi-process ROS 2 tests (real DDS, nodes as separate processes).
 
 Isolation: a random ROS_DOMAIN_ID in 100..199 (unless the environment sets one) and discovery on
-this host only, set before any rclpy context exists. `graph_factory` starts node processes through
+this host only, and the Fast DDS profile `video2act nodes` uses, set before any rclpy context exists. `graph_factory` starts node processes through
 video2act.ros.process_group (what `video2act nodes` uses) together with a probe: this test
 process's own rclpy node, spun by a background thread, recording what the graph publishes
 (graph_helpers.Recorder). Every process is killed at teardown.
@@ -16,6 +16,10 @@ import pytest
 if not os.environ.get("ROS_DOMAIN_ID"):
     os.environ["ROS_DOMAIN_ID"] = str(random.randint(100, 199))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+# the probe uses the same DDS transports as the node processes (large shared-memory segment)
+from video2act.ros.process_group import dds_environment  # noqa: E402
+
+os.environ.update(dds_environment(dict(os.environ)))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import numpy as np
 
 PROBE_FRAME = "probe"
 TINY = {"preset": "tiny", "instruction": "hand the block over", "torch_threads": 1}
+S2_TINY = {**TINY, "frame_hz": 5.0}  # fewer frame encodes: the graph shares 2 cores with the test run
 
 
 def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
@@ -41,7 +42,7 @@ class Recorder:
 
         self.context = Context()
         rclpy.init(context=self.context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
-        self.node = Node("test_probe", context=self.context)
+        self.node = Node(f"test_probe_{os.getpid()}_{id(self):x}", context=self.context)
         topics = robot_cfg["topics"]
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.commands = {"left": [], "right": []}  # (recv, stamp, positions (7,))
@@ -185,6 +186,10 @@ class Graph:
     def wait_for_chunks(self, count: int, timeout: float, since: float | None = None) -> bool:
         since = time.time() if since is None else since
         return wait_until(lambda: len(self.rec.chunk_times(since)) >= count, timeout)
+
+    def kill_all(self) -> None:
+        for name in list(self.group.procs):
+            self.group.kill(name)
 
     def wait_streaming(self, timeout: float) -> bool:
         return wait_until(lambda: self.rec.diag("trajectory_streamer").get("state") == "streaming", timeout)

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from graph_helpers import PROBE_FRAME, TINY, assert_commands_safe, wait_until
+from graph_helpers import PROBE_FRAME, S2_TINY, TINY, assert_commands_safe, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ RESTART_S = 150.0  # a node process importing torch, on a loaded 2-core machine
 def graph(graph_factory):
     g = graph_factory({
         "synthetic_robot": {"width": 320, "height": 240},
-        "system2_node": dict(TINY),
+        "system2_node": dict(S2_TINY),
         "system1_node": {**TINY, "max_feature_age": MAX_FEATURE_AGE},
     })
     assert g.wait_for_chunks(5, timeout=150), f"no action chunks within 150 s\n{g.tails()}"

@@ -2,7 +2,8 @@
 
 Used by `video2act nodes ...` and by the multi-process tests. Each node runs as
 `python -m video2act.ros.<module> --ros-args --params-file config/<file>.yaml -p k:=v ...`,
-i.e. with the same config files the launch files pass. Output lines are prefixed with the node
+i.e. with the same config files the launch files pass, and the Fast DDS profile in
+config/fastdds_shm.xml unless FASTRTPS_DEFAULT_PROFILES_FILE is set. Output lines are prefixed with the node
 name (and kept, last `keep_lines`, for tests). Processes get their own session so that a Ctrl-C in
 the terminal reaches only this launcher, which then stops the nodes in reverse start order:
 SIGINT (rclpy shuts down cleanly), then SIGTERM, then SIGKILL after time-outs.
@@ -20,6 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from video2act.config import config_dir
+
+DDS_PROFILE = "fastdds_shm.xml"  # large shared-memory segment for camera images (see the file)
+
+
+def dds_environment(env: dict[str, str]) -> dict[str, str]:
+    """env plus FASTRTPS_DEFAULT_PROFILES_FILE = config/fastdds_shm.xml unless a profile is already chosen."""
+    profile = config_dir() / DDS_PROFILE
+    if "FASTRTPS_DEFAULT_PROFILES_FILE" not in env and profile.is_file():
+        return {**env, "FASTRTPS_DEFAULT_PROFILES_FILE": str(profile)}
+    return dict(env)
 
 
 def format_param(value: Any) -> str:
@@ -57,7 +68,7 @@ class ProcessGroup:
     """A set of named node processes with prefixed output; a context manager that stops them all."""
 
     def __init__(self, env: dict[str, str] | None = None, echo: TextIO | None = sys.stdout, keep_lines: int = 4000):
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0"}
+        self.env = {**dds_environment({**os.environ, **(env or {})}), "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0"}
         self.echo = echo
         self.specs: dict[str, NodeSpec] = {}
         self.procs: dict[str, subprocess.Popen] = {}

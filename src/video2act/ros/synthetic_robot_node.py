@@ -9,7 +9,8 @@ It follows the real Cobot Magic contract (config/robot.yaml):
 
 The images are a moving colour pattern whose offset follows the arm state, so consecutive frames
 differ and the policy sees motion. For fault tests, `camera_rates_hz` (one rate per camera in
-head, left, right order; 0 = stopped) may be changed while running with `set_parameters`.
+head, left, right order; 0 = stopped) may be changed while running with `set_parameters` (up to the
+largest rate given at start).
 
     python -m video2act.ros.synthetic_robot_node --ros-args -p width:=320 -p height:=240
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from video2act.config import load_config
-from video2act.ros.conversions import rgb_to_image_msg, stamp_to_sec
+from video2act.ros.conversions import rgb_to_image_msg
 
 CAMERAS = ("head", "left", "right")
 
@@ -72,10 +73,11 @@ class SyntheticRobotNode:
         self.cmd_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_command(a, m)), best_effort)
                          for a, t in enumerate(self.p.command_topics)]
         self.bad_commands = 0
-        self._cam_timers = [None, None, None]
-        self._rates = [0.0, 0.0, 0.0]
-        for i, hz in enumerate(self.p.camera_rates_hz):
-            self._set_camera_rate(i, hz)
+        self._set_camera_rates(self.p.camera_rates_hz)
+        # One timer at the fastest camera rate: cameras due on the same tick share one capture stamp,
+        # like hardware-triggered cameras (the sync still works with unsynchronised real ones).
+        self._tick_hz = max(self.p.camera_rates_hz + [float(robot_cfg["rates"]["camera_hz"])])
+        self.cam_timer = node.create_timer(1.0 / self._tick_hz, self._on_camera_tick)
         self._last_fb = node.get_clock().now()
         self.fb_timer = node.create_timer(1.0 / self.p.feedback_hz, self._on_feedback_tick)
         self.diag = DiagnosticsPublisher(node, name="synthetic_robot")
@@ -91,13 +93,13 @@ class SyntheticRobotNode:
         b = 127 + 127 * np.cos((x + y) / 31.0)
         return np.stack([r, g, b], axis=-1).astype(np.uint8)
 
-    def _set_camera_rate(self, index: int, hz: float) -> None:
-        self._rates[index] = float(hz)
-        if self._cam_timers[index] is not None:
-            self.node.destroy_timer(self._cam_timers[index])
-            self._cam_timers[index] = None
-        if hz > 0:
-            self._cam_timers[index] = self.node.create_timer(1.0 / hz, lambda i=index: self._publish_camera(i))
+    def _set_camera_rates(self, rates) -> None:
+        """Camera i publishes on the ticks where its own period has elapsed (0 Hz: never)."""
+        self._rates = [float(hz) for hz in rates]
+        self._next_due = [self._clock_s() if hz > 0 else np.inf for hz in self._rates]
+
+    def _clock_s(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
 
     def _on_set_parameters(self, params):
         for prm in params:
@@ -107,22 +109,26 @@ class SyntheticRobotNode:
                 rates = self._convert(prm.name, prm.value, self._spec["camera_rates_hz"][0])
             except ValueError as e:
                 return self._result_type(successful=False, reason=str(e))
-            if len(rates) != 3 or min(rates) < 0:
-                return self._result_type(successful=False, reason="camera_rates_hz needs 3 rates >= 0 (head, left, right)")
-            for i, hz in enumerate(rates):
-                self._set_camera_rate(i, hz)
+            if len(rates) != 3 or min(rates) < 0 or max(rates) > self._tick_hz:
+                return self._result_type(successful=False, reason=f"camera_rates_hz needs 3 rates in [0, {self._tick_hz}] Hz "
+                                                                  "(head, left, right; the maximum is fixed at start)")
+            self._set_camera_rates(rates)
             self.node.get_logger().info(f"camera rates now {rates} Hz")
         return self._result_type(successful=True)
 
-    def _publish_camera(self, index: int) -> None:
+    def _on_camera_tick(self) -> None:
         now = self.node.get_clock().now()
-        # Pattern offset follows the left arm's first joint and time, so frames change as the arm moves.
-        t = stamp_to_sec(now.to_msg())
-        offset = int((t * 40 + self.state[0][0] * 100 + index * 50) % self.p.width)
-        frame = self._pattern[:, offset : offset + self.p.width]
-        msg = rgb_to_image_msg(frame, stamp=now.to_msg(), frame_id=self.p.frame_ids[index])
-        self.cam_pubs[index].publish(msg)
-        self._frames_sent[index] += 1
+        t = now.nanoseconds * 1e-9
+        for index, hz in enumerate(self._rates):
+            if hz <= 0 or t + 1e-3 < self._next_due[index]:
+                continue
+            self._next_due[index] = max(self._next_due[index] + 1.0 / hz, t)  # no catch-up bursts after a stall
+            # Pattern offset follows the left arm's first joint and time, so frames change as the arm moves.
+            offset = int((t * 40 + self.state[0][0] * 100 + index * 50) % self.p.width)
+            frame = self._pattern[:, offset : offset + self.p.width]
+            msg = rgb_to_image_msg(frame, stamp=now.to_msg(), frame_id=self.p.frame_ids[index])
+            self.cam_pubs[index].publish(msg)
+            self._frames_sent[index] += 1
 
     def _on_command(self, arm: int, msg) -> None:
         pos = np.asarray(msg.position, dtype=np.float64)

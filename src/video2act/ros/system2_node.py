@@ -1,6 +1,6 @@
 """System 2 node: video-diffusion features of the head camera, at its own (slow) pace.
 
-    camera (30 Hz) ──callback──► pending frames (bounded, frame_hz spacing) ──worker thread──►
+    camera (30 Hz) ──callback──► pending frames (frame_hz spacing, at most max_backlog) ──worker thread──►
         System2Stream.push (encode once per frame) ─► compute(instruction) every 1/rate_hz ─►
         /video2act/features/spatial, /video2act/features/motion  (32FC1, rows = tokens,
                                                                   stamp = newest frame used)
@@ -47,6 +47,7 @@ def param_spec(robot_cfg: dict) -> dict:
         "stream_camera": ("head", "camera System 2 watches (one of head, left, right)"),
         "rate_hz": (float(robot_cfg["rates"]["system2_hz"]), "System 2 runs at most this often (Hz); changeable at run time"),
         "frame_hz": (10.0, "frames enter the sliding windows at most this often (Hz); sets the time the long window spans"),
+        "max_backlog": (3, "frames waiting to be encoded; older ones are dropped (counted) so features stay fresh"),
         "spatial_topic": (topics["features"]["spatial"], "spatial feature tokens (32FC1 image, rows = tokens)"),
         "motion_topic": (topics["features"]["motion"], "motion feature tokens (32FC1 image, rows = tokens)"),
         "viz_prefix": (topics["viz_prefix"], "heat-maps go to <viz_prefix>/<name>_heatmap"),
@@ -97,8 +98,7 @@ class System2Node:
         self._period = 1.0 / self._check_rate(self.p.rate_hz)
         self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
         self.stream = self.policy.make_system2_stream()
-        long_window = getattr(self.stream, "long_window", 16)
-        self._pending: deque = deque(maxlen=max(2, int(long_window)))
+        self._pending: deque = deque(maxlen=max(1, self.p.max_backlog))
         self._cv = threading.Condition()
         self._last_queued_stamp = -np.inf
         self.counts = {"frames_received": 0, "frames_queued": 0, "frames_dropped_bad": 0, "frames_skipped_backlog": 0,
