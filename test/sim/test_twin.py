@@ -108,3 +108,13 @@ def test_env_api_shapes_and_images():
     with pytest.raises(ValueError):
         env.reset("no_such_task", 0)
     env.close()
+
+
+@pytest.mark.parametrize("task", ["place_container_plate", "place_empty_cup"])
+def test_objects_start_off_their_targets_for_many_seeds(env, task):
+    t = TASKS[task]
+    for seed in range(100):
+        env.reset(task, seed)
+        obj, target = env.data.body(t.obj).xpos, env.model.body(t.target).pos
+        assert np.linalg.norm(obj[:2] - target[:2]) > env.task.target_radius
+        assert not env.success()

@@ -114,8 +114,12 @@ class _PlaceOnTarget(Task):
         side = 1.0 if rng.random() < 0.5 else -1.0
         obj_xy = self._xy(rng, f"{self.obj}_x", f"{self.obj}_y_abs", side)
         target_xy = self._xy(rng, f"{self.target}_x", f"{self.target}_y_abs", side)
-        while np.linalg.norm(obj_xy - target_xy) < self.target_radius + MIN_GAP:  # start off the target
+        for _ in range(100):  # start off the target (bounded: the config ranges must allow it)
+            if np.linalg.norm(obj_xy - target_xy) >= self.target_radius + MIN_GAP:
+                break
             target_xy = self._xy(rng, f"{self.target}_x", f"{self.target}_y_abs", side)
+        else:
+            raise ValueError(f"{self.name}: config ranges leave no room for a {MIN_GAP} m gap between object and target")
         _set_free_pose(model, data, self.obj, (*obj_xy, self.top + self.obj_half_height), self._yaw(rng))
         model.body(self.target).pos = (*target_xy, self.top + self.target_half_h)
         self.arm = "left" if side > 0 else "right"
