@@ -8,6 +8,7 @@ import torch
 from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
 
 from video2act.model.filters import motion_filter
+from video2act.model.qformer import Video2ActQFormer
 from video2act.model.system2 import (
     FrameLatentCache,
     System2Config,
@@ -303,3 +304,25 @@ def test_config_validation_and_json_round_trip():
         tiny_config(spatial_filter="canny")
     with pytest.raises(ValueError, match="multiples of 16"):
         System2FeatureExtractor(tiny_config(low_res=(24, 24)), meta=True)
+
+
+def test_qformer_sees_token_positions_only_through_the_grid_code():
+    torch.manual_seed(0)
+    qformer = Video2ActQFormer(in_dim=12, token_dim=5, num_queries=3, hidden_size=16, num_layers=1, num_heads=2).eval()
+    with torch.no_grad():  # sharpen attention: at init (std 0.02) it is near-uniform, hence near order-blind anyway
+        qformer.queries.normal_()
+        for name, param in qformer.named_parameters():
+            if name.endswith(("query.weight", "key.weight")):
+                param.mul_(30.0)
+    features = torch.randn(2, 2 * 3 * 4, 12)  # (B, T*h*w, D)
+    shuffled = features[:, torch.randperm(24, generator=torch.Generator().manual_seed(1))]
+    with torch.no_grad():
+        out = qformer(features)
+        assert out.shape == (2, 3, 5)
+        torch.testing.assert_close(qformer(shuffled), out, atol=1e-5, rtol=1e-5)  # a set without positions
+        with_grid = qformer(features, grid=(2, 3, 4))
+        assert (qformer(shuffled, grid=(2, 3, 4)) - with_grid).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="does not match 24 tokens"):
+        qformer(features, grid=(2, 3, 3))
+    with pytest.raises(ValueError, match=r"\(B, N, 12\)"):
+        qformer(features[..., :8])

@@ -90,7 +90,7 @@ class Video2ActQFormer(nn.Module):
         """
         if features.ndim != 3 or features.shape[-1] != self.in_dim:
             raise ValueError(f"Q-former expects features (B, N, {self.in_dim}), got shape {tuple(features.shape)}")
-        tokens = self.input_norm(features)  # (B, N, in_dim)
+        tokens = self.input_norm(features.to(self.queries.dtype))  # (B, N, in_dim)
         if grid is not None:
             if math.prod(grid) != features.shape[1]:
                 raise ValueError(f"Q-former grid {tuple(grid)} does not match {features.shape[1]} tokens")
