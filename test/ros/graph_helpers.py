@@ -64,12 +64,17 @@ class Recorder:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
+        # entities are created between spins, never while the executor waits on them (rclpy race)
+        self._lock = threading.Lock()
+        self._clients = {}
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
         while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.02)
+            with self._lock:
+                self.executor.spin_once(timeout_sec=0.02)
+            time.sleep(0.001)  # let entity creation take the lock
 
     def _on_command(self, arm: str, msg) -> None:
         self.commands[arm].append((time.time(), _sec(msg.header.stamp), np.asarray(msg.position, dtype=float)))
@@ -102,10 +107,14 @@ class Recorder:
         return float("nan") if value in (None, "n/a") else float(value)
 
     def publisher(self, msg_type, topic: str, qos=10):
-        return self.node.create_publisher(msg_type, topic, qos)
+        with self._lock:
+            return self.node.create_publisher(msg_type, topic, qos)
 
     def call(self, srv_type, name: str, request, timeout: float = 10.0):
-        client = self.node.create_client(srv_type, name)
+        with self._lock:
+            if name not in self._clients:
+                self._clients[name] = self.node.create_client(srv_type, name)
+        client = self._clients[name]
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"service {name} not available")
         future = client.call_async(request)

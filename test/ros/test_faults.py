@@ -80,6 +80,9 @@ def test_malformed_images_features_and_nan_chunks_are_counted_and_dropped(graph)
     cam = rec.publisher(Image, topics["cameras"]["head"], qos_profile_sensor_data)
     spatial = rec.publisher(Image, topics["features"]["spatial"], 10)
     chunk_pub = rec.publisher(JointTrajectory, topics["action_chunk"], 10)
+    rate = float(graph.cfg["rates"]["camera_hz"])
+    # the synthetic head camera pauses, so System 1's sync can only pair the wrist images with the bad ones
+    rec.set_parameter("synthetic_robot", "camera_rates_hz", [0.0, rate, rate])
     time.sleep(1.0)  # discovery
     for i in range(30):
         stamp = sec_to_stamp(time.time())
@@ -99,6 +102,7 @@ def test_malformed_images_features_and_nan_chunks_are_counted_and_dropped(graph)
             msg.points = [JointTrajectoryPoint(positions=[float("nan")] * 14) for _ in range(4)]
             chunk_pub.publish(msg)
         time.sleep(1 / 15)
+    rec.set_parameter("synthetic_robot", "camera_rates_hz", [rate, rate, rate])
     for (node, key), value in before.items():
         assert wait_counter_above(rec, node, key, value), f"{node} did not count {key}: {rec.diag(node)}"
     print({f"{n}.{k}": counter(rec, n, k) - v for (n, k), v in before.items()})

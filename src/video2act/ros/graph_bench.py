@@ -56,18 +56,22 @@ class _Probe:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # the service client is created between spins (rclpy race)
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
         while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.02)
+            with self._lock:
+                self.executor.spin_once(timeout_sec=0.02)
+            time.sleep(0.001)
 
     def set_rate(self, node_name: str, hz: float) -> None:
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
 
-        client = self.node.create_client(SetParameters, f"/{node_name}/set_parameters")
+        with self._lock:
+            client = self.node.create_client(SetParameters, f"/{node_name}/set_parameters")
         if not client.wait_for_service(timeout_sec=10.0):
             raise TimeoutError(f"/{node_name}/set_parameters not available")
         future = client.call_async(SetParameters.Request(parameters=[Parameter("rate_hz", value=hz).to_parameter_msg()]))

@@ -51,6 +51,7 @@ def param_spec(robot_cfg: dict) -> dict:
         "spatial_topic": (topics["features"]["spatial"], "spatial feature tokens (32FC1 image, rows = tokens)"),
         "motion_topic": (topics["features"]["motion"], "motion feature tokens (32FC1 image, rows = tokens)"),
         "viz_prefix": (topics["viz_prefix"], "heat-maps go to <viz_prefix>/<name>_heatmap"),
+        "heatmap_names": (["spatial", "motion"], "heat-maps published (System 2's filtered-feature maps by name)"),
         "heatmap_width": (256, "heat-map image width (px); height keeps the map's aspect"),
         "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
     }
@@ -110,9 +111,9 @@ class System2Node:
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         self.spatial_pub = node.create_publisher(Image, self.p.spatial_topic, reliable)
         self.motion_pub = node.create_publisher(Image, self.p.motion_topic, reliable)
-        self._heatmap_pubs: dict[str, object] = {}
-        self._image_type = Image
-        self._reliable = reliable
+        # created here, not lazily in the worker: creating entities while the executor waits is a race in rclpy
+        self._heatmap_pubs = {name: node.create_publisher(Image, f"{self.p.viz_prefix}/{name}_heatmap", reliable)
+                              for name in self.p.heatmap_names}
         topic = self.p.camera_topics[CAMERAS.index(self.p.stream_camera)]
         self.camera_sub = node.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data)
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
@@ -206,8 +207,7 @@ class System2Node:
         for name, heat in (features.heatmaps or {}).items():
             pub = self._heatmap_pubs.get(name)
             if pub is None:
-                topic = f"{self.p.viz_prefix}/{name}_heatmap"
-                pub = self._heatmap_pubs[name] = self.node.create_publisher(self._image_type, topic, self._reliable)
+                continue  # a map not listed in heatmap_names
             pub.publish(rgb_to_image_msg(heatmap_rgb(heat, self.p.heatmap_width), stamp=stamp, frame_id=f"{name}_heatmap"))
 
     def _publish_diagnostics(self) -> None:
