@@ -1,6 +1,5 @@
 """Video2ActPolicy (tiny preset): act() contract, determinism, caching, checkpoints, training, System 2 stream."""
 import json
-import time
 
 import numpy as np
 import pytest
@@ -42,16 +41,10 @@ def act(policy, frames, seed=0, **overrides):
     return policy.act(**kwargs)
 
 
-def test_act_returns_a_chunk_and_is_fast(policy, frames):
+def test_act_returns_a_chunk(policy, frames):
+    # Latency is measured by `video2act bench model`, not asserted here.
     chunk = act(policy, frames)
     assert chunk.shape == (64, 14) and chunk.dtype == np.float32 and np.isfinite(chunk).all()
-    times = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        act(policy, frames)
-        times.append(time.perf_counter() - t0)
-    # Well under 50 ms on an idle 2-core machine; the bound leaves room for a loaded CI machine.
-    assert np.median(times) < 0.2
 
 
 def test_seeded_sampling_is_deterministic(policy, frames):
@@ -184,8 +177,8 @@ def test_tiny_policy_overfits_one_batch(frames):
             return np.mean([policy({**batch, "noise": n, "timesteps": t})[0].item() for n, t in fixed])
 
     before = eval_loss()
-    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=2e-3)
-    for _ in range(400):
+    opt = torch.optim.Adam([p for p in policy.parameters() if p.requires_grad], lr=3e-3, foreach=True)
+    for _ in range(150):
         loss, info = policy({**batch, "timesteps": torch.randint(t_low, t_high, (2,), generator=g)})
         opt.zero_grad()
         loss.backward()
