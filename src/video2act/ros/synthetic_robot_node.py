@@ -1,8 +1,9 @@
 """Synthetic robot: a stand-in for what cannot run here (the three cameras and the two Piper drivers).
 
 It follows the real Cobot Magic contract (config/robot.yaml):
-- three rgb8 cameras (640x480 by default) at `camera_hz` on /camera_f|l|r/color/image_raw, with
-  header stamps (capture time) and optical frame ids; sensor-data QoS like the RealSense driver;
+- three rgb8 cameras (640x480 by default) at `camera_rates_hz` on /camera_f|l|r/color/image_raw, with
+  header stamps (capture time; cameras due on the same tick share it, like triggered cameras) and
+  optical frame ids; sensor-data QoS like the RealSense driver;
 - /puppet/joint_left|right JointState (joint0..joint6, 7 positions) at `feedback_hz`, tracking the last
   command on /master/joint_left|right with a first-order lag `lag_tau` (x += (cmd - x)(1 - e^{-dt/tau})),
   starting at the home pose.
