@@ -148,12 +148,12 @@ class ProcessGroup:
         self.stop_all()
 
 
-# The node sets `video2act nodes <graph>` starts (the launch files start the same ones).
-# Cameras + arms: `graph` = synthetic robot process, `sim` = MuJoCo twin bridge, `real` = camera
-# driver node (Piper drivers run outside this package).
+# The node sets `video2act nodes <graph>` starts, as the launch files do (real_robot / sim.launch.py).
+# Cameras + arms: `graph` = synthetic robot process, `sim` = MuJoCo twin bridge (publishes /clock:
+# the other nodes run on simulated time), `real` = camera driver node (Piper drivers run outside).
 GRAPHS: dict[str, list[tuple[str, str, str | None]]] = {
     "graph": [("synthetic_robot", "synthetic_robot_node", None)],
-    "sim": [("sim_bridge_node", "sim_bridge_node", "sim.yaml")],
+    "sim": [("sim_bridge_node", "sim_bridge_node", None)],
     "real": [("camera_node", "camera_node", "camera.yaml")],
 }
 POLICY_NODES: list[tuple[str, str, str | None]] = [
@@ -161,6 +161,7 @@ POLICY_NODES: list[tuple[str, str, str | None]] = [
     ("system1_node", "system1_node", "system1.yaml"),
     ("trajectory_streamer", "trajectory_streamer", "streamer.yaml"),
 ]
+SIM_TIME = {"sim": {"use_sim_time": True}}
 
 
 def graph_specs(graph: str, overrides: dict[str, dict[str, Any]] | None = None) -> list[NodeSpec]:
@@ -171,4 +172,6 @@ def graph_specs(graph: str, overrides: dict[str, dict[str, Any]] | None = None) 
     unknown = set(overrides) - {n for n, _, _ in GRAPHS[graph] + POLICY_NODES}
     if unknown:
         raise ValueError(f"parameter overrides for nodes not in the {graph!r} graph: {sorted(unknown)}")
-    return [NodeSpec(name, module, pfile, dict(overrides.get(name, {}))) for name, module, pfile in GRAPHS[graph] + POLICY_NODES]
+    specs = [NodeSpec(name, module, pfile, dict(overrides.get(name, {}))) for name, module, pfile in GRAPHS[graph]]
+    return specs + [NodeSpec(name, module, pfile, {**SIM_TIME.get(graph, {}), **overrides.get(name, {})})
+                    for name, module, pfile in POLICY_NODES]

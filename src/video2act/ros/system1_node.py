@@ -72,6 +72,8 @@ class System1Node:
         if self.p.rate_hz <= 0 or self.p.control_hz <= 0:
             raise ValueError(f"rate_hz and control_hz must be positive, got {self.p.rate_hz}, {self.p.control_hz}")
         self.robot = RobotDescription.from_config()
+        if not self.p.instruction.strip():
+            raise ValueError("parameter instruction must be a non-empty language instruction (config or -p instruction:=...)")
         self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
         s2 = self.policy.config.system2
         self._feature_shapes = {"spatial": (s2.num_spatial_tokens, s2.token_dim), "motion": (s2.num_motion_tokens, s2.token_dim)}
@@ -253,7 +255,7 @@ class System1Node:
         self.worker.join(timeout=5.0)
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
@@ -265,12 +267,16 @@ def main(args=None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ValueError as e:  # bad parameters or checkpoint
+        node.get_logger().error(str(e))
+        return 2
     finally:
         if s1 is not None:
             s1.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -97,6 +97,8 @@ class System2Node:
             raise ValueError(f"stream_camera must be one of {CAMERAS}, got {self.p.stream_camera!r}")
         self._result_type = SetParametersResult
         self._period = 1.0 / self._check_rate(self.p.rate_hz)
+        if not self.p.instruction.strip():
+            raise ValueError("parameter instruction must be a non-empty language instruction (config or -p instruction:=...)")
         self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
         self.stream = self.policy.make_system2_stream()
         self._pending: deque = deque(maxlen=max(1, self.p.max_backlog))
@@ -233,7 +235,7 @@ class System2Node:
         self.worker.join(timeout=5.0)
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
@@ -245,12 +247,16 @@ def main(args=None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ValueError as e:  # bad parameters or checkpoint
+        node.get_logger().error(str(e))
+        return 2
     finally:
         if s2 is not None:
             s2.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
