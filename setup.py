@@ -24,7 +24,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
-        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.urdf")),
+        ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.urdf") + glob("config/*.xml")),
         ("share/" + package_name + "/config/presets", glob("config/presets/*.yaml")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml"],

@@ -10,14 +10,15 @@ Parameters come from config/{camera,system2,system1,streamer}.yaml (override eac
 import os
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition, LaunchConfigurationEquals
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from video2act.config import config_path
+from video2act.config import config_path, load_config
+from video2act.ros.process_group import dds_environment
 
 
 def generate_launch_description():
@@ -27,10 +28,14 @@ def generate_launch_description():
         "preset": ParameterValue(arg("preset"), value_type=str),
         "instruction": ParameterValue(arg("instruction"), value_type=str),
     }
+    # Large shared-memory segments so 640x480 images cross processes intact (config/fastdds_shm.xml).
+    profile = dds_environment(dict(os.environ)).get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    dds = [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", profile)] if profile else []
     return LaunchDescription([
+        *dds,
         DeclareLaunchArgument("checkpoint", default_value="", description="policy checkpoint folder (empty: preset with random weights)"),
         DeclareLaunchArgument("preset", default_value="small", description="model preset without a checkpoint: tiny | small | paper"),
-        DeclareLaunchArgument("instruction", default_value="", description="language instruction for the episode"),
+        DeclareLaunchArgument("instruction", default_value=load_config("system1.yaml")["system1_node"]["ros__parameters"]["instruction"], description="language instruction for the episode"),
         DeclareLaunchArgument("cameras", default_value="internal", choices=["internal", "external"],
                               description="internal: start camera_node; external: camera drivers publish the robot.yaml topics"),
         DeclareLaunchArgument("sink", default_value="cobot_magic", description="command sink: cobot_magic | ros2_control | piper_ros"),

@@ -9,13 +9,16 @@ On Cobot Magic the operator moves the master arms; their drivers publish /master
 from config/robot.yaml, so the bag holds exactly what the nodes and the dataset converter use.
 """
 import yaml
+import os
+
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, SetEnvironmentVariable
 from launch.conditions import LaunchConfigurationEquals
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from video2act.config import config_path, load_config
+from video2act.ros.process_group import dds_environment
 
 
 def bag_topics() -> list:
@@ -33,7 +36,11 @@ def bag_topics() -> list:
 
 def generate_launch_description():
     arg = LaunchConfiguration
+    # Large shared-memory segments so 640x480 images cross processes intact (config/fastdds_shm.xml).
+    profile = dds_environment(dict(os.environ)).get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    dds = [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", profile)] if profile else []
     return LaunchDescription([
+        *dds,
         DeclareLaunchArgument("bag", default_value="teleop_bag", description="output bag directory (must not exist)"),
         DeclareLaunchArgument("cameras", default_value="internal", choices=["internal", "external"],
                               description="internal: start camera_node; external: camera drivers publish the robot.yaml topics"),

@@ -10,14 +10,15 @@ streamer run unchanged with use_sim_time:=true. No camera_node: the simulator re
 import os
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from video2act.config import config_path
+from video2act.config import config_path, load_config
+from video2act.ros.process_group import dds_environment
 
 
 def generate_launch_description():
@@ -28,10 +29,14 @@ def generate_launch_description():
         "preset": ParameterValue(arg("preset"), value_type=str),
         "instruction": ParameterValue(arg("instruction"), value_type=str),
     }
+    # Large shared-memory segments so 640x480 images cross processes intact (config/fastdds_shm.xml).
+    profile = dds_environment(dict(os.environ)).get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    dds = [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", profile)] if profile else []
     return LaunchDescription([
+        *dds,
         DeclareLaunchArgument("checkpoint", default_value="", description="policy checkpoint folder (empty: preset with random weights)"),
         DeclareLaunchArgument("preset", default_value="small", description="model preset without a checkpoint: tiny | small | paper"),
-        DeclareLaunchArgument("instruction", default_value="", description="language instruction for the episode"),
+        DeclareLaunchArgument("instruction", default_value=load_config("system1.yaml")["system1_node"]["ros__parameters"]["instruction"], description="language instruction for the episode"),
         DeclareLaunchArgument("task", default_value="handover_block", description="simulated task (config/sim.yaml tasks)"),
         DeclareLaunchArgument("rviz", default_value="false", description="also start RViz monitoring (monitor.launch.py)"),
         DeclareLaunchArgument("system2_params", default_value=str(config_path("system2.yaml"))),

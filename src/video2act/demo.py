@@ -1,0 +1,255 @@
+"""`video2act demo`: the whole stack on this machine, on the CPU, in three steps.
+
+1. model   - System 2 and System 1 of a preset (default `small`): latency of each system.
+2. twin    - a scripted expert episode on the MuJoCo twin, saved as a video of the three cameras.
+3. closed  - the closed loop over ROS 2: sim_bridge_node (twin) + system2_node + system1_node +
+             trajectory_streamer as separate processes over DDS. A probe in this process records the
+             feature, chunk and command streams, checks every command against the joint and speed limits
+             and saves the head camera as a video.
+
+The policy has random weights (no demonstrations are trained into it), so in step 3 the arms move
+within the safety limits but do not solve the task: the demo shows the machinery, not a skill.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+STEPS = ("model", "twin", "closed")
+
+
+def register(subparsers, bench_subparsers) -> None:
+    p = subparsers.add_parser("demo", help="the main demo: model timings, a twin episode, the closed loop over ROS 2",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=("tiny", "small"), default="small", help="policy preset (default: small)")
+    p.add_argument("--task", default="pick_dual_bottles", help="twin task (default: pick_dual_bottles; see `video2act sim tasks`)")
+    p.add_argument("--seed", type=int, default=0, help="task seed (default: 0)")
+    p.add_argument("--seconds", type=float, default=20.0, help="closed-loop duration once chunks flow (default: 20)")
+    p.add_argument("--out", default="outputs/demo", help="folder for videos and the summary (default: outputs/demo)")
+    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="which steps to run (default: all)")
+    p.set_defaults(func=run_demo)
+
+
+def _banner(text: str) -> None:
+    print(f"\n=== {text} " + "=" * max(0, 74 - len(text)), flush=True)
+
+
+def step_model(args) -> dict:
+    from video2act.model.cli import latency_table
+
+    _banner(f"1/3 model: System 2 and System 1 of the '{args.preset}' preset on this CPU")
+    rows = latency_table(args.preset, iters=10, warmup=2, threads=1)
+    print(f"{'system':<30}{'p50 ms':>10}{'p95 ms':>10}{'Hz':>8}")
+    for r in rows:
+        print(f"{r['system']:<30}{r['p50_ms']:>10.1f}{r['p95_ms']:>10.1f}{r['hz']:>8.1f}")
+    return {r["system"]: r for r in rows}
+
+
+def step_twin(args, out: Path) -> dict:
+    import cv2
+
+    from video2act.sim.env import CobotMagicEnv
+    from video2act.sim.experts import run_episode
+
+    _banner(f"2/3 twin: scripted expert on '{args.task}' (seed {args.seed}), three cameras")
+    path = out / f"expert_{args.task}.mp4"
+    size = (240, 320)
+    with CobotMagicEnv(image_size=size, render=True) as env:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), env.control_hz, (3 * size[1], size[0]))
+
+        def frame(obs):
+            row = np.concatenate([obs["images"][k] for k in ("head", "left", "right")], axis=1)
+            writer.write(cv2.cvtColor(row, cv2.COLOR_RGB2BGR))
+
+        t0 = time.perf_counter()
+        ok, steps = run_episode(env, args.task, args.seed, on_step=frame)
+        writer.release()
+    wall = time.perf_counter() - t0
+    print(f"expert {'succeeded' if ok else 'FAILED'} in {steps} steps ({steps / 30:.1f} s simulated, {wall:.1f} s wall)")
+    print(f"video: {path}")
+    return {"success": bool(ok), "steps": int(steps), "video": str(path)}
+
+
+class _LoopProbe:
+    """A node in this process: records features, chunks, commands and episode state; writes the head video."""
+
+    def __init__(self, cfg: dict, video_path: Path, video_hz: float):
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import Image, JointState
+        from std_msgs.msg import String
+        from trajectory_msgs.msg import JointTrajectory
+
+        topics = cfg["topics"]
+        self.features, self.chunks, self.episode = [], [], {}
+        self.commands = {"left": [], "right": []}
+        self.video_path, self.video_hz, self._writer = video_path, video_hz, None
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node("demo_probe", context=self.context)
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(Image, topics["features"]["spatial"], lambda m: self.features.append(time.monotonic()), reliable)
+        self.node.create_subscription(JointTrajectory, topics["action_chunk"], lambda m: self.chunks.append(time.monotonic()), reliable)
+        for arm in ("left", "right"):
+            self.node.create_subscription(JointState, topics["command"][arm],
+                                          lambda m, a=arm: self.commands[a].append((time.monotonic(), np.array(m.position, float))), reliable)
+        self.node.create_subscription(String, topics["sim_episode"], self._on_episode, reliable)
+        self.node.create_subscription(Image, topics["cameras"]["head"], self._on_head, qos_profile_sensor_data)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_episode(self, msg) -> None:
+        try:
+            self.episode = json.loads(msg.data)
+        except ValueError:
+            pass
+
+    def _on_head(self, msg) -> None:
+        import cv2
+
+        from video2act.ros.conversions import ImageFormatError, image_msg_to_rgb
+
+        try:
+            img = image_msg_to_rgb(msg)
+        except ImageFormatError:
+            return
+        if self._writer is None:
+            self._writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"), self.video_hz,
+                                           (img.shape[1], img.shape[0]))
+        self._writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        if self._writer is not None:
+            self._writer.release()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+def _rate(times: list, t0: float, t1: float) -> float:
+    n = sum(t0 <= t < t1 for t in times)
+    return n / (t1 - t0) if t1 > t0 else 0.0
+
+
+def command_report(commands: dict, robot, rate_hz: float, t0: float, t1: float) -> dict:
+    """Command rate, largest per-step change relative to the speed cap, and limit violations, per arm."""
+    report = {}
+    lower, upper = robot.split(robot.lower), robot.split(robot.upper)
+    caps = robot.split(robot.safe_velocity / rate_hz)
+    for i, arm in enumerate(("left", "right")):
+        seq = [(t, q) for t, q in commands[arm] if t0 <= t < t1 and q.shape == (7,)]
+        q = np.array([q for _, q in seq]) if seq else np.zeros((0, 7))
+        steps = np.abs(np.diff(q, axis=0)) if len(q) > 1 else np.zeros((0, 7))
+        report[arm] = {
+            "commands": len(q),
+            "rate_hz": len(q) / (t1 - t0),
+            "max_step_over_cap": float((steps / caps[i]).max()) if len(steps) else 0.0,
+            "outside_limits": int(((q < lower[i] - 1e-6) | (q > upper[i] + 1e-6)).any(axis=1).sum()),
+            "motion_rad": float(np.abs(q[-1] - q[0])[:6].sum()) if len(q) else 0.0,
+        }
+    return report
+
+
+def step_closed_loop(args, out: Path) -> dict:
+    from video2act.config import load_config
+    from video2act.ros.process_group import ProcessGroup, graph_specs
+    from video2act.runtime.robot import RobotDescription
+
+    _banner(f"3/3 closed loop over ROS 2: twin bridge + System 2 + System 1 + streamer ('{args.task}')")
+    cfg = load_config("robot.yaml")
+    robot = RobotDescription.from_config()
+    env = {"ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(random.randint(100, 199))),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
+           "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    os.environ.update(env)  # the probe joins the same isolated domain
+    policy = {"preset": args.preset}
+    specs = graph_specs("sim", {"sim_bridge_node": {"task": args.task, "seed": args.seed, "mode": "realtime"},
+                                "system2_node": policy, "system1_node": policy})
+    video = out / f"closed_loop_{args.task}_head.mp4"
+    probe = _LoopProbe(cfg, video, cfg["rates"]["camera_hz"])
+    log = open(out / "closed_loop_nodes.log", "w")
+    result: dict = {"video": str(video), "nodes_log": str(log.name)}
+    try:
+        with ProcessGroup(env=env, echo=log) as group:
+            for spec in specs:
+                group.start(spec)
+            print(f"started {', '.join(s.name for s in specs)} (ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}); "
+                  f"node output in {log.name}", flush=True)
+            start, deadline = time.monotonic(), time.monotonic() + 240.0
+            while not probe.chunks and time.monotonic() < deadline:  # models load, windows fill
+                dead = [n for n in group.procs if not group.alive(n)]
+                if dead:
+                    raise RuntimeError(f"{dead[0]} exited during start-up; see {log.name}:\n{group.output(dead[0])[-2000:]}")
+                time.sleep(0.2)
+            if not probe.chunks:
+                raise RuntimeError(f"no action chunk within 240 s; see {log.name}")
+            t0 = time.monotonic()
+            print(f"first chunk after {t0 - start:.1f} s; running the loop for {args.seconds:.0f} s", flush=True)
+            time.sleep(args.seconds)
+            t1 = time.monotonic()
+            dead = [n for n in group.procs if not group.alive(n)]
+    finally:
+        probe.close()
+        log.close()
+    cmd = command_report(probe.commands, robot, cfg["rates"]["control_hz"], t0, t1)
+    result.update({
+        "seconds": t1 - t0,
+        "system2_feature_hz": _rate(probe.features, t0, t1),
+        "system1_chunk_hz": _rate(probe.chunks, t0, t1),
+        "commands": cmd,
+        "episode": probe.episode,
+        "crashed_nodes": dead,
+    })
+    print(f"{'stream':<34}{'rate Hz':>10}")
+    print(f"{'System 2 features (spatial)':<34}{result['system2_feature_hz']:>10.2f}")
+    print(f"{'System 1 action chunks':<34}{result['system1_chunk_hz']:>10.2f}")
+    for arm, r in cmd.items():
+        print(f"{'streamer commands, ' + arm + ' arm':<34}{r['rate_hz']:>10.2f}")
+    worst = max(r["max_step_over_cap"] for r in cmd.values())
+    outside = sum(r["outside_limits"] for r in cmd.values())
+    print(f"safety: largest command step = {worst:.2f} x the speed cap; {outside} commands outside the joint limits")
+    ep = probe.episode
+    if ep:
+        print(f"episode: task {ep.get('task')}, step {ep.get('step')}, success {ep.get('success')} "
+              f"(random-weight policy: success is not expected)")
+    print(f"crashed nodes: {dead or 'none'}")
+    print(f"video of the head camera: {video}")
+    return result
+
+
+def run_demo(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    summary: dict = {"preset": args.preset, "task": args.task, "seed": args.seed}
+    if "model" in args.steps:
+        summary["model"] = step_model(args)
+    if "twin" in args.steps:
+        summary["twin"] = step_twin(args, out)
+    if "closed" in args.steps:
+        summary["closed_loop"] = step_closed_loop(args, out)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    _banner(f"done: summary in {out / 'summary.json'}")
+    closed = summary.get("closed_loop")
+    if closed and (closed["crashed_nodes"] or closed["system1_chunk_hz"] == 0
+                   or any(r["outside_limits"] for r in closed["commands"].values())):
+        return 1
+    return 0
