@@ -36,6 +36,7 @@ def _spin_until(executor, cond, timeout):
 
 def test_bridge_follows_commands_publishes_cameras_clock_and_resets(ros_env):
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rosgraph_msgs.msg import Clock
     from sensor_msgs.msg import Image, JointState
@@ -49,11 +50,13 @@ def test_bridge_follows_commands_publishes_cameras_clock_and_resets(ros_env):
     node = rclpy.create_node("bridge_test")
     ex = SingleThreadedExecutor()
     ex.add_node(node)
-    got = {"img": [], "fb": [], "clock": [], "ep": []}
+    got = {"img": [], "fb": [], "clock": [], "ep": [], "diag": []}
     node.create_subscription(Image, "/camera_f/color/image_raw", lambda m: got["img"].append((time.monotonic(), m)), 10)
     node.create_subscription(JointState, "/puppet/joint_left", lambda m: got["fb"].append(np.array(m.position)), 10)
     node.create_subscription(Clock, "/clock", lambda m: got["clock"].append(m.clock.sec + m.clock.nanosec * 1e-9), 10)
     node.create_subscription(String, "/sim/episode", lambda m: got["ep"].append(json.loads(m.data)), 10)
+    node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: got["diag"].extend(
+        {kv.key: kv.value for kv in s.values} for s in m.status if s.name == "sim_bridge_node"), 10)
     cmd_left = node.create_publisher(JointState, "/master/joint_left", 10)
     reset = node.create_publisher(String, "/sim/reset", 10)
     try:
@@ -81,6 +84,13 @@ def test_bridge_follows_commands_publishes_cameras_clock_and_resets(ros_env):
         img = got["img"][-1][1]
         assert (img.height, img.width, img.encoding, img.header.frame_id) == (48, 64, "rgb8", "camera_f_color_optical_frame")
         assert got["clock"][-1] > got["clock"][0] + 1.0
+        # diagnostics: paced at real time, the two bad commands counted, the episode running
+        n_diag = len(got["diag"])
+        assert _spin_until(ex, lambda: len(got["diag"]) > n_diag, 5), "no /diagnostics from the bridge"
+        diag = got["diag"][-1]
+        assert 0.5 < float(diag["real_time_factor"]) < 1.3, diag
+        assert (diag["dropped_commands"], diag["episode"], diag["task"]) == ("2", "running", "pick_dual_bottles"), diag
+        assert float(diag["sim_time_s"]) > 1.0
         # reset to another task
         reset.publish(String(data=json.dumps({"task": "place_empty_cup", "seed": 4})))
         assert _spin_until(ex, lambda: got["ep"] and got["ep"][-1]["task"] == "place_empty_cup", 20)

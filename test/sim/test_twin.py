@@ -4,7 +4,7 @@ import pytest
 
 from video2act.config import load_config
 from video2act.sim.env import CobotMagicEnv
-from video2act.sim.experts import run_episode
+from video2act.sim.experts import IK_TOL, make_expert, run_episode, run_expert
 from video2act.sim.tasks import TASKS
 
 
@@ -82,11 +82,44 @@ def test_reset_is_seeded(env, task):
     assert not np.allclose(poses(3), poses(4))
 
 
-@pytest.mark.parametrize("task,seeds,need", [("pick_dual_bottles", 3, 3), ("place_empty_cup", 3, 3),
-                                             ("place_container_plate", 3, 2), ("handover_block", 3, 2)])
-def test_expert_succeeds(env, task, seeds, need):
-    results = [run_episode(env, task, 10 + s)[0] for s in range(seeds)]
-    assert sum(results) >= need, results
+# Seeds 0/1 of handover_block failed before (the left gripper turned by pi on the way to the hand-over,
+# swinging the bar round, and the right arm reached for the end the left held); seeds 11/13 of
+# place_container_plate failed before (the straight tool line to the approach pose ran j4 into its limit).
+@pytest.mark.parametrize("task,seeds", [("pick_dual_bottles", (10, 11)), ("place_empty_cup", (10, 11)),
+                                        ("place_container_plate", (11, 13)), ("handover_block", (0, 1))])
+def test_expert_succeeds_well_within_the_step_limit(env, task, seeds):
+    for seed in seeds:
+        episode = run_expert(env, task, seed)
+        assert episode.success, (seed, episode.failure())
+        assert episode.steps < env.task.max_steps / 1.3  # the limit leaves room for a slower policy
+
+
+def test_expert_path_is_a_tool_line_where_ik_can_follow_it_else_a_joint_line_to_the_goal(env):
+    def approach(seed):  # the first goal of the place_container_plate expert: open above the container
+        env.reset("place_container_plate", seed)
+        ex = make_expert(env)
+        p, r = ex.body_pose("container")
+        z = ex.grasp_height(2 * p[2] - ex.bottom("container"))
+        yaw = np.arctan2(r[1, 0], r[0, 0])
+        above = np.array([p[0], p[1], z + ex.approach])
+        arm = env.task.arm
+        return ex, arm, above, ex.grasp_rotation(arm, [[p[0], p[1], z], above], [yaw + k * np.pi / 2 for k in range(4)])
+
+    def off_line(ex, arm, way, start, goal):
+        tool = np.array([ex.ik[arm].fk(q)[0] for q in way])
+        u = (goal - start) / np.linalg.norm(goal - start)
+        rel = tool - start
+        return np.max(np.linalg.norm(rel - np.outer(rel @ u, u), axis=1))
+
+    # seed 11: the straight tool line is reachable (an unsynchronised position/rotation line stalled at j4's limit)
+    # seed 0: the straight line runs the wrist pitch j5 into its limit; the joints go round it
+    for seed, on_line in ((11, True), (0, False)):
+        ex, arm, above, rot = approach(seed)
+        start = ex.tcp(arm)[0]
+        way, err = ex.path(arm, above, rot)
+        assert err < IK_TOL
+        assert np.linalg.norm(ex.ik[arm].fk(way[-1])[0] - above) < 2e-3
+        assert (off_line(ex, arm, way, start, above) < 2e-3) == on_line, seed
 
 
 def test_env_api_shapes_and_images():

@@ -36,26 +36,25 @@ import numpy as np
 
 from video2act.config import load_config
 
-SPEC_DOC = {
-    "backend": ("mujoco", "simulator: mujoco (built-in twin) | robotwin (RoboTwin 2.0, lazily imported)"),
-    "mode": ("realtime", "stepping: realtime (wall-clock paced) | lockstep (one step per command set, deterministic)"),
-    "task": ("pick_dual_bottles", "task loaded at start (see `video2act sim tasks`)"),
-    "seed": (0, "seed of the first episode"),
-    "image_height": (240, "camera image height (px); the robot gives 480"),
-    "image_width": (320, "camera image width (px); the robot gives 640"),
-    "control_hz": (30.0, "physics steps per simulated second (robot.yaml rates.control_hz)"),
-    "camera_hz": (30.0, "camera publish rate in simulated time (robot.yaml rates.camera_hz)"),
-    "lockstep_timeout": (0.5, "lockstep: wall seconds to wait for both arms' commands before stepping anyway"),
-    "teleop": (False, "run the task's scripted expert and publish its targets on the command topics"),
-}
+NODE_NAME = "sim_bridge_node"
 
 
-def _spec() -> dict:
-    rates = load_config("robot.yaml")["rates"]
-    spec = dict(SPEC_DOC)
-    spec["control_hz"] = (float(rates["control_hz"]), SPEC_DOC["control_hz"][1])
-    spec["camera_hz"] = (float(rates["camera_hz"]), SPEC_DOC["camera_hz"][1])
-    return spec
+def param_spec(robot_cfg: dict) -> dict:
+    """The bridge's parameters: name -> (default, description); rates default to robot.yaml `rates`."""
+    rates = robot_cfg["rates"]
+    return {
+        "backend": ("mujoco", "simulator: mujoco (built-in twin) | robotwin (RoboTwin 2.0, lazily imported)"),
+        "mode": ("realtime", "stepping: realtime (wall-clock paced) | lockstep (one step per command set, deterministic)"),
+        "task": ("pick_dual_bottles", "task loaded at start (see `video2act sim tasks`)"),
+        "seed": (0, "seed of the first episode"),
+        "image_height": (240, "camera image height (px); the robot gives 480"),
+        "image_width": (320, "camera image width (px); the robot gives 640"),
+        "control_hz": (float(rates["control_hz"]), "physics steps per simulated second (robot.yaml rates.control_hz)"),
+        "camera_hz": (float(rates["camera_hz"]), "camera publish rate in simulated time, <= control_hz (robot.yaml rates.camera_hz)"),
+        "lockstep_timeout": (0.5, "lockstep: wall seconds to wait for both arms' commands before stepping anyway"),
+        "teleop": (False, "run the task's scripted expert and publish its targets on the command topics"),
+        "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz, wall clock)"),
+    }
 
 
 def make_backend(name: str, image_size, control_hz: float):
@@ -63,7 +62,8 @@ def make_backend(name: str, image_size, control_hz: float):
     if name == "mujoco":
         from video2act.sim.env import CobotMagicEnv
 
-        return CobotMagicEnv(image_size=image_size, control_hz=control_hz, render=True)
+        # render=False: the bridge renders only the steps whose camera frame is due (camera_hz <= control_hz)
+        return CobotMagicEnv(image_size=image_size, control_hz=control_hz, render=False)
     if name == "robotwin":
         from video2act.sim.robotwin import RoboTwinEnv  # RoboTwin itself is imported at reset
 
@@ -97,21 +97,28 @@ def main(args=None) -> int:
     from std_msgs.msg import String
 
     from video2act.ros.conversions import rgb_to_image_msg, sec_to_stamp
-    from video2act.ros.params import declare_params
+    from video2act.ros.diagnostics import OK, WARN, DiagnosticsPublisher
+    from video2act.ros.params import declare_params, yaml_defaults
 
     class SimBridge(Node):
         def __init__(self):
-            super().__init__("sim_bridge")
-            p = self.p = declare_params(self, _spec())
+            super().__init__(NODE_NAME)
+            robot = load_config("robot.yaml")
+            p = self.p = declare_params(self, param_spec(robot), defaults=yaml_defaults("sim_bridge.yaml", NODE_NAME))
             if p.mode not in ("realtime", "lockstep"):
                 raise ValueError(f"mode must be realtime or lockstep, got {p.mode!r}")
-            robot = load_config("robot.yaml")
+            if not 0 < p.camera_hz <= p.control_hz or p.diagnostics_hz <= 0:
+                raise ValueError(f"need 0 < camera_hz <= control_hz and diagnostics_hz > 0, got camera_hz={p.camera_hz}, "
+                                 f"control_hz={p.control_hz}, diagnostics_hz={p.diagnostics_hz}")
             topics, self.joint_names = robot["topics"], robot["robot"]["joint_names"]
             self.frame_ids = robot["cameras"]["frame_ids"]
             self.env = make_backend(p.backend, (p.image_height, p.image_width), p.control_hz)
             self.cmd = {"left": None, "right": None}
             self.fresh = {"left": False, "right": False}
             self.dropped = 0
+            self.steps_total = 0  # control steps over all episodes: simulated time for the real-time factor
+            self.diag = DiagnosticsPublisher(self, name=NODE_NAME)
+            self.diag_mark = (time.monotonic(), 0, 0)  # (wall s, steps_total, dropped) at the last diagnostics
             self.image_every = max(1, int(round(p.control_hz / p.camera_hz)))
             self.pub_img = {k: self.create_publisher(Image, t, 5) for k, t in topics["cameras"].items()}
             self.pub_fb = {a: self.create_publisher(JointState, t, 10) for a, t in topics["feedback"].items()}
@@ -124,6 +131,7 @@ def main(args=None) -> int:
             self.reset(p.task, p.seed)
             period = 1.0 / p.control_hz if p.mode == "realtime" else 0.001
             self.create_timer(period, self.tick)
+            self.create_timer(1.0 / p.diagnostics_hz, self.publish_diagnostics)
             self.get_logger().info(f"sim bridge: backend={p.backend} mode={p.mode} task={p.task} teleop={p.teleop}")
 
         def reset(self, task: str, seed: int) -> None:
@@ -177,6 +185,7 @@ def main(args=None) -> int:
             self.fresh = {"left": False, "right": False}
             obs, self.success, self.done, _ = self.env.step(target)
             self.step += 1
+            self.steps_total += 1
             self.last_step_wall = time.monotonic()
             self.publish(obs)
             self.teleoperate()
@@ -192,6 +201,7 @@ def main(args=None) -> int:
         def publish(self, obs) -> None:
             stamp = sec_to_stamp(obs["time"])
             self.pub_clock.publish(Clock(clock=stamp))
+            self.sim_time = float(obs["time"])
             state = obs["state"]
             self.pub_fb["left"].publish(self.joint_msg(state[:7], stamp))
             self.pub_fb["right"].publish(self.joint_msg(state[7:], stamp))
@@ -202,6 +212,24 @@ def main(args=None) -> int:
             self.pub_episode.publish(String(data=json.dumps({
                 "task": self.task, "seed": self.seed, "step": self.step, "success": bool(self.success),
                 "done": bool(self.done), "instruction": self.instruction, "dropped_commands": self.dropped})))
+
+        def publish_diagnostics(self) -> None:
+            """Sim time, real-time factor since the last report, dropped commands, episode state."""
+            now = time.monotonic()
+            wall0, steps0, dropped0 = self.diag_mark
+            rtf = (self.steps_total - steps0) / self.p.control_hz / max(now - wall0, 1e-9)
+            self.diag_mark = (now, self.steps_total, self.dropped)
+            episode = "success" if self.success else ("step limit" if self.done else "running")
+            problems = []
+            if self.p.mode == "realtime" and not self.done and rtf < 0.9:
+                problems.append(f"slower than real time ({rtf:.2f}x)")
+            if self.dropped > dropped0:
+                problems.append(f"dropped {self.dropped - dropped0} malformed commands")
+            self.diag.publish({
+                "backend": self.p.backend, "mode": self.p.mode, "task": self.task, "seed": self.seed,
+                "episode": episode, "step": self.step, "sim_time_s": self.sim_time, "real_time_factor": rtf,
+                "dropped_commands": self.dropped,
+            }, level=WARN if problems else OK, message="; ".join(problems) or f"{self.task} {episode}")
 
     rclpy.init(args=args)
     try:

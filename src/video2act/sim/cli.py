@@ -69,7 +69,7 @@ def cmd_experts(args) -> int:
     from tqdm import tqdm
 
     from video2act.sim.env import CobotMagicEnv
-    from video2act.sim.experts import run_episode
+    from video2act.sim.experts import run_expert
     from video2act.sim.tasks import TASKS
 
     if args.task is not None and args.task not in TASKS:
@@ -78,7 +78,7 @@ def cmd_experts(args) -> int:
         raise ValueError(f"--episodes must be > 0, got {args.episodes}")
     names = [args.task] if args.task else list(TASKS)
     fast = CobotMagicEnv(render=False)
-    rows = []
+    rows, failures = [], []
     for name in names:
         successes, steps = 0, []
         start = time.perf_counter()
@@ -88,18 +88,23 @@ def cmd_experts(args) -> int:
                 env = CobotMagicEnv(image_size=args.image_size, render=True)
                 writer = _video_writer(path, args.image_size, env.control_hz)
                 frame = lambda obs: writer.write(cv2.cvtColor(np.concatenate([obs["images"][k] for k in ("head", "left", "right")], 1), cv2.COLOR_RGB2BGR))
-                ok, n = run_episode(env, name, seed, on_step=frame)
+                episode = run_expert(env, name, seed, on_step=frame)
                 writer.release()
                 env.close()
                 print(f"saved {path}")
             else:
-                ok, n = run_episode(fast, name, seed)
-            successes += ok
-            steps.append(n)
-        rows.append((name, successes, args.episodes, float(np.mean(steps)), time.perf_counter() - start))
-    print(f"{'task':24s} {'success':>8s} {'episodes':>9s} {'mean steps':>11s} {'wall s':>7s}")
-    for name, ok, n, mean_steps, wall in rows:
-        print(f"{name:24s} {100.0 * ok / n:7.1f}% {n:9d} {mean_steps:11.1f} {wall:7.1f}")
+                episode = run_expert(fast, name, seed)
+            successes += episode.success
+            steps.append(episode.steps)
+            if not episode.success:
+                failures.append(f"{name} seed {seed}: {episode.failure()}")
+        rows.append((name, successes, args.episodes, float(np.mean(steps)), max(steps), fast.task.max_steps,
+                     time.perf_counter() - start))
+    print(f"{'task':24s} {'success':>8s} {'episodes':>9s} {'mean steps':>11s} {'max steps':>10s} {'limit':>6s} {'wall s':>7s}")
+    for name, ok, n, mean_steps, max_steps, limit, wall in rows:
+        print(f"{name:24s} {100.0 * ok / n:7.1f}% {n:9d} {mean_steps:11.1f} {max_steps:10d} {limit:6d} {wall:7.1f}")
+    for line in failures:  # why each failed seed failed
+        print(line)
     return 0
 
 

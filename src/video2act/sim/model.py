@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from video2act.config import load_config
-from video2act.runtime.kinematics import FINGERTIP_OFFSET, PIPER_V3_JOINTS, rotation_rpy
+from video2act.runtime.kinematics import FINGERTIP_OFFSET, PIPER_V3_JOINTS, mounts_from_sim, rotation_rpy
 
 ARMS = ("left", "right")
 CAMERAS = {"head": "head", "left": "left_wrist", "right": "right_wrist"}  # observation key -> MJCF camera
@@ -136,14 +136,6 @@ def physics_timestep(control_hz: float, sim: dict | None = None) -> tuple[float,
     return 1.0 / (control_hz * n), n
 
 
-def base_positions(sim: dict | None = None) -> dict[str, np.ndarray]:
-    """World position of each arm's base_link (on the table top)."""
-    sim = sim or load_config("sim.yaml")
-    mount, top = sim["mounting"], float(sim["table"]["height"])
-    half = float(mount["base_separation"]) / 2
-    return {"left": np.array([mount["base_x"], half, top]), "right": np.array([mount["base_x"], -half, top])}
-
-
 def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | None = None, sim: dict | None = None,
                offscreen: tuple[int, int] = (480, 640)) -> str:
     """The twin's MJCF as a string; `objects_xml` (bodies in the world frame) is inserted in the worldbody;
@@ -155,8 +147,9 @@ def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | No
     top = float(table["height"])
     arms, actuators, tendons, equalities, excludes = "", "", "", "", ""
     grip_max = robot["robot"]["upper"][6]
-    for arm, pos in base_positions(sim).items():
-        arms += _arm_xml(arm, pos, float(sim["mounting"]["base_yaw"]), robot, sim)
+    for mount in mounts_from_sim(sim):  # the layout the runtime's kinematics uses too
+        arm = mount.name
+        arms += _arm_xml(arm, mount.xyz, mount.rpy[2], robot, sim)
         for i in range(6):
             lo, hi = robot["robot"]["lower"][i], robot["robot"]["upper"][i]
             f = arm_cfg["force_limit"][i]
