@@ -1,0 +1,150 @@
+"""rosbag2 recordings (mcap or sqlite3, read with the `rosbags` library) -> dataset episodes.
+
+One bag = one episode. Topics come from config/robot.yaml `topics` (the keys config/bag_topics.yaml
+lists): three cameras (sensor_msgs/Image rgb8 / bgr8 / mono8), /puppet/joint_left|right (state) and
+/master/joint_left|right (action), sensor_msgs/JointState with 7 positions named joint0..joint6.
+
+Time base: header.stamp of every message (the bag's receive time when a stamp is zero). The episode
+timeline is the head camera's stamps, thinned to at most `fps` (the first head frame at or after each
+1/fps tick), inside the span every stream covers. At each timeline stamp: wrist images = the frame
+nearest in time; state and action = positions linearly interpolated between the two nearest messages.
+Images are resized (cv2 INTER_AREA) to the dataset image size as they are read, so a long 640x480
+bag never sits in memory at full size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from video2act.data.format import Episode
+
+CAMERA_KEYS = ("head", "left", "right")
+
+
+def bag_topics(robot_cfg: dict) -> dict:
+    """{role: topic} for the seven recorded streams: camera_<cam>, state_<arm>, action_<arm>."""
+    topics = robot_cfg["topics"]
+    roles = {f"camera_{c}": topics["cameras"][c] for c in CAMERA_KEYS}
+    for arm in robot_cfg["robot"]["arms"]:
+        roles[f"state_{arm}"] = topics["feedback"][arm]
+        roles[f"action_{arm}"] = topics["command"][arm]
+    return roles
+
+
+def _stamp(msg, bag_ns: int) -> float:
+    s = msg.header.stamp
+    t = float(s.sec) + 1e-9 * float(s.nanosec)
+    return t if t > 0 else bag_ns * 1e-9
+
+
+def _interp(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """values (N, D) sampled at increasing times (N,) -> (len(at), D) linear interpolation."""
+    return np.stack([np.interp(at, times, values[:, d]) for d in range(values.shape[1])], axis=1)
+
+
+def _nearest(times: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Index of the sample nearest in time for each of `at`."""
+    i = np.clip(np.searchsorted(times, at), 1, len(times) - 1)
+    return np.where(np.abs(times[i - 1] - at) <= np.abs(times[i] - at), i - 1, i)
+
+
+def _timeline(head_times: np.ndarray, start: float, end: float, fps: float) -> np.ndarray:
+    """Indices of head frames inside [start, end], at most one per 1/fps tick."""
+    idx, next_tick = [], -np.inf
+    for i, t in enumerate(head_times):
+        if t < start - 1e-9 or t > end + 1e-9:
+            continue
+        if t >= next_tick - 1e-6:  # tolerance: a 30 Hz camera's stamps jitter around the tick
+            idx.append(i)
+            next_tick = t + 1.0 / fps
+    return np.array(idx, dtype=int)
+
+
+def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, task: str = "") -> Episode:
+    """One bag folder (metadata.yaml + .mcap / .db3) -> Episode.
+
+    Raises ValueError when a required topic is missing (naming it and listing the bag's topics), when a
+    stream is empty, or when the streams do not overlap in time.
+    """
+    import cv2
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_typestore
+
+    from video2act.ros.conversions import image_msg_to_rgb
+    from video2act.runtime.streamer import reorder
+
+    path = Path(path)
+    roles = bag_topics(robot_cfg)
+    joint_names = tuple(robot_cfg["robot"]["joint_names"])
+    h, w = (int(v) for v in image_size)
+    typestore = get_typestore(Stores.ROS2_JAZZY)  # Image / JointState are identical in Humble and Jazzy
+    times = {role: [] for role in roles}
+    values = {role: [] for role in roles}
+    with Reader(path) as reader:
+        available = {c.topic: c.msgtype for c in reader.connections}
+        for role, topic in roles.items():
+            if topic not in available:
+                listing = "\n  ".join(f"{t} ({m})" for t, m in sorted(available.items())) or "(none)"
+                raise ValueError(f"bag {path} lacks the required topic {topic} ({role}); it has:\n  {listing}")
+        wanted = [c for c in reader.connections if c.topic in roles.values()]
+        role_of = {topic: role for role, topic in roles.items()}
+        for conn, bag_ns, raw in reader.messages(connections=wanted):
+            role = role_of[conn.topic]
+            msg = typestore.deserialize_cdr(raw, conn.msgtype)
+            if role.startswith("camera_"):
+                rgb = image_msg_to_rgb(msg)
+                if rgb.shape[:2] != (h, w):
+                    rgb = cv2.resize(np.ascontiguousarray(rgb), (w, h), interpolation=cv2.INTER_AREA)
+                values[role].append(np.ascontiguousarray(rgb))
+            else:
+                pos = np.asarray(msg.position, dtype=np.float64)
+                values[role].append(reorder(list(msg.name), pos, joint_names, f"{conn.topic} in {path.name}"))
+            times[role].append(_stamp(msg, bag_ns))
+    for role, ts in times.items():
+        if not ts:
+            raise ValueError(f"bag {path}: topic {roles[role]} ({role}) holds no messages")
+    streams = {}
+    for role in roles:  # sort by stamp: bag order is receive order
+        order = np.argsort(np.asarray(times[role]), kind="stable")
+        streams[role] = (np.asarray(times[role])[order], [values[role][i] for i in order])
+    start = max(t[0] for t, _ in streams.values())
+    end = min(t[-1] for t, _ in streams.values())
+    head_t, head_imgs = streams["camera_head"]
+    keep = _timeline(head_t, start, end, fps) if end >= start else np.array([], dtype=int)
+    if keep.size == 0:
+        spans = {roles[r]: (round(t[0], 3), round(t[-1], 3)) for r, (t, _) in streams.items()}
+        raise ValueError(f"bag {path}: the streams do not overlap in time: {spans}")
+    at = head_t[keep]
+    images = {"head": np.stack([head_imgs[i] for i in keep])}
+    for cam in CAMERA_KEYS[1:]:
+        t, imgs = streams[f"camera_{cam}"]
+        images[cam] = np.stack([imgs[i] for i in _nearest(t, at)]) if len(t) > 1 else np.stack([imgs[0]] * len(at))
+    joints = {}
+    for kind in ("state", "action"):
+        parts = []
+        for arm in robot_cfg["robot"]["arms"]:
+            t, v = streams[f"{kind}_{arm}"]
+            v = np.stack(v)
+            parts.append(_interp(t, v, at) if len(t) > 1 else np.repeat(v, len(at), axis=0))
+        joints[kind] = np.concatenate(parts, axis=1).astype(np.float32)  # (T, 14)
+    return Episode(images=images, state=joints["state"], action=joints["action"], instruction=instruction,
+                   task=task, source=str(path))
+
+
+def bags_to_dataset(bags, out, instruction: str, task: str = "", image_size=(96, 128), fps: float | None = None,
+                    progress: bool = True) -> dict:
+    """Convert bag folders into one dataset at `out` (one episode per bag); returns meta."""
+    from tqdm import tqdm
+
+    from video2act.config import load_config
+    from video2act.data.format import DatasetWriter
+
+    robot_cfg = load_config("robot.yaml")
+    fps = float(robot_cfg["rates"]["camera_hz"]) if fps is None else float(fps)
+    if not bags:
+        raise ValueError("no bag folders given")
+    writer = DatasetWriter(out, fps=fps, cameras=list(CAMERA_KEYS), image_size=image_size)
+    for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
+        writer.add(read_bag(bag, robot_cfg, image_size, fps, instruction, task))
+    return writer.finalize()

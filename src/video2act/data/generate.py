@@ -1,0 +1,77 @@
+"""Scripted-expert demonstrations on the MuJoCo twin, rendered in-process, written as a dataset."""
+from __future__ import annotations
+
+import numpy as np
+
+from video2act.data.format import DatasetWriter, Episode
+
+DEFAULT_IMAGE_SIZE = (96, 128)  # H, W: covers the small preset's SigLIP (96) and System 2 high_res (64x96)
+
+
+def record_expert_episode(env, task: str, seed: int, max_steps: int | None = None) -> tuple[Episode, bool]:
+    """Run the task's scripted expert from `seed`; (episode, success).
+
+    Step t stores the observation before the command (images, state) and the command (action).
+    max_steps caps the episode (None: the task's own limit).
+    """
+    from video2act.sim.experts import make_expert
+
+    obs = env.reset(task, seed)
+    expert = make_expert(env)
+    images = {cam: [] for cam in obs["images"]}
+    states, actions = [], []
+    done, success = False, False
+    while not done:
+        target = env.clamp(expert.act())  # what the robot is really told to do
+        for cam, img in obs["images"].items():
+            images[cam].append(img)
+        states.append(obs["state"])
+        actions.append(target.astype(np.float32))
+        obs, success, done, _ = env.step(target)
+        if max_steps is not None and len(actions) >= max_steps:
+            break
+    episode = Episode(images={c: np.stack(v) for c, v in images.items()}, state=np.stack(states).astype(np.float32),
+                      action=np.stack(actions), instruction=obs["instruction"], task=task, source=f"expert seed {seed}")
+    return episode, bool(success)
+
+
+def generate_dataset(task: str, episodes: int, out, image_size=DEFAULT_IMAGE_SIZE, first_seed: int = 0,
+                     keep_failed: bool = False, max_seeds: int | None = None, progress: bool = True) -> dict:
+    """Collect `episodes` expert episodes of `task` (seeds first_seed, first_seed+1, ...) into dataset `out`.
+
+    Failed expert episodes are skipped (unless keep_failed) and more seeds are tried, at most max_seeds
+    (default 2 x episodes). Returns {"kept", "failed", "failed_seeds", "steps", "meta"}.
+    """
+    from tqdm import tqdm
+
+    from video2act.config import load_config
+    from video2act.sim.env import CobotMagicEnv
+    from video2act.sim.model import CAMERAS
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1. Got {episodes}")
+    hz = float(load_config("robot.yaml")["rates"]["control_hz"])
+    env = CobotMagicEnv(image_size=image_size, control_hz=hz, render=True)
+    writer = DatasetWriter(out, fps=hz, cameras=list(CAMERAS), image_size=image_size)
+    max_seeds = 2 * episodes if max_seeds is None else max_seeds
+    failed_seeds, steps = [], 0
+    bar = tqdm(total=episodes, desc=f"expert {task}", unit="ep", disable=not progress)
+    try:
+        for seed in range(first_seed, first_seed + max_seeds):
+            if len(writer.episodes) >= episodes:
+                break
+            episode, success = record_expert_episode(env, task, seed)
+            if not success:
+                failed_seeds.append(seed)
+                if not keep_failed:
+                    continue
+            writer.add(episode)
+            steps += len(episode)
+            bar.update(1)
+            bar.set_postfix(failed=len(failed_seeds))
+    finally:
+        bar.close()
+        env.close()
+    meta = writer.finalize()
+    return {"kept": len(writer.episodes), "failed": len(failed_seeds), "failed_seeds": failed_seeds,
+            "steps": steps, "meta": meta}

@@ -1,0 +1,1 @@
+"""Training (train.py: dataset -> checkpoints) and closed-loop evaluation on the twin (evaluate.py)."""
