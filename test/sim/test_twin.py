@@ -132,6 +132,11 @@ def test_env_api_shapes_and_images():
         img = obs["images"][key]
         assert img.shape == (48, 64, 3) and img.dtype == np.uint8
         assert img.std() > 5.0  # not a constant image
+    # the fingers (dark grey pads) are in the wrist cameras' view, not clipped by the near plane
+    for key in ("left", "right"):
+        v = obs["images"][key].max(axis=2)
+        assert np.mean((v > 5) & (v < 70)) > 0.01, key
+    assert (env.model.vis.global_.offheight, env.model.vis.global_.offwidth) == (48, 64)  # buffer = image size
     obs2, success, done, info = env.step(np.full(14, 99.0))  # clamped to the limits
     assert obs2["time"] == pytest.approx(1 / 30, abs=1e-6)
     assert not done and info["step"] == 1

@@ -139,11 +139,12 @@ def physics_timestep(control_hz: float, sim: dict | None = None) -> tuple[float,
 def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | None = None, sim: dict | None = None,
                offscreen: tuple[int, int] = (480, 640)) -> str:
     """The twin's MJCF as a string; `objects_xml` (bodies in the world frame) is inserted in the worldbody;
-    `offscreen` (H, W) is the largest image the renderer may produce."""
+    `offscreen` (H, W) is the largest image the renderer may produce (the offscreen buffer is exactly that:
+    software rendering clears and resolves the whole buffer, whatever the viewport)."""
     robot = robot or load_config("robot.yaml")
     sim = sim or load_config("sim.yaml")
     dt, _ = physics_timestep(control_hz, sim)
-    phys, table, arm_cfg, grip = sim["physics"], sim["table"], sim["arm"], sim["gripper"]
+    phys, table, arm_cfg, grip, quality = sim["physics"], sim["table"], sim["arm"], sim["gripper"], sim["rendering"]
     top = float(table["height"])
     arms, actuators, tendons, equalities, excludes = "", "", "", "", ""
     grip_max = robot["robot"]["upper"][6]
@@ -170,7 +171,8 @@ def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | No
     return f"""<mujoco model="cobot_magic_twin">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{dt:.8f}" integrator="{phys["integrator"]}" cone="{phys["cone"]}" impratio="{phys["impratio"]}"/>
-  <visual><quality shadowsize="0" offsamples="0"/><global offwidth="{max(640, offscreen[1])}" offheight="{max(480, offscreen[0])}"/>
+  <visual><quality shadowsize="0" offsamples="0" numslices="{quality["numslices"]}" numstacks="{quality["numstacks"]}" numquads="1"/>
+    <global offwidth="{int(offscreen[1])}" offheight="{int(offscreen[0])}"/>
     <headlight ambient="0.45 0.45 0.45" diffuse="0.5 0.5 0.5" specular="0 0 0"/></visual>
   <asset>
     <material name="arm" rgba="0.78 0.78 0.8 1"/><material name="gripper" rgba="0.2 0.2 0.22 1"/>
@@ -180,7 +182,9 @@ def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | No
   <default><geom solref="0.004 1" solimp="0.95 0.99 0.001"/></default>
   <worldbody>
     <light pos="0.3 0 2.5" dir="0 0 -1" directional="true" castshadow="false" diffuse="0.5 0.5 0.5"/>
-    <geom name="floor" type="plane" size="3 3 0.1" material="floor" contype="0" conaffinity="0"/>
+    <geom name="floor" type="plane" size="3 3 3" material="floor" contype="0" conaffinity="0"/>
+    <!-- a plane, drawn as 2x2 quads (3rd size); not a box: a box would enlarge the model extent and with it the
+         near clipping plane, which then cuts the fingers out of the wrist cameras -->
     <geom name="table" type="box" size="{sx / 2} {sy / 2} 0.02" pos="{tx} 0 {top - 0.02}" material="table" friction="1 0.02 0.002"/>
     <geom type="box" size="{sx / 2 - 0.05} {sy / 2 - 0.05} {(top - 0.04) / 2}" pos="{tx} 0 {(top - 0.04) / 2}" material="table" contype="0" conaffinity="0"/>
     {_head_camera_xml(sim)}
