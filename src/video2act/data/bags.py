@@ -6,7 +6,7 @@ lists): three cameras (sensor_msgs/Image rgb8 / bgr8 / mono8), /puppet/joint_lef
 
 Time base: header.stamp of every message (the bag's receive time when a stamp is zero). The episode
 timeline is the head camera's stamps, thinned to at most `fps` (the first head frame at or after each
-1/fps tick), inside the span every stream covers. At each timeline stamp: wrist images = the frame
+1/fps tick), inside the span the joint streams cover (camera streams: to within half a frame). At each timeline stamp: wrist images = the frame
 nearest in time; state and action = positions linearly interpolated between the two nearest messages.
 Images are resized (cv2 INTER_AREA) to the dataset image size as they are read, so a long 640x480
 bag never sits in memory at full size.
@@ -108,8 +108,10 @@ def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, ta
     for role in roles:  # sort by stamp: bag order is receive order
         order = np.argsort(np.asarray(times[role]), kind="stable")
         streams[role] = (np.asarray(times[role])[order], [values[role][i] for i in order])
-    start = max(t[0] for t, _ in streams.values())
-    end = min(t[-1] for t, _ in streams.values())
+    # joints are interpolated, so they must cover the timeline; an image may be up to half a frame away
+    slack = {r: (0.5 / fps if r.startswith("camera_") else 0.0) for r in roles}
+    start = max(t[0] - slack[r] for r, (t, _) in streams.items())
+    end = min(t[-1] + slack[r] for r, (t, _) in streams.items())
     head_t, head_imgs = streams["camera_head"]
     keep = _timeline(head_t, start, end, fps) if end >= start else np.array([], dtype=int)
     if keep.size == 0:
