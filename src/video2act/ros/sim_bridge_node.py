@@ -5,7 +5,13 @@ Publishes the three cameras (sensor_msgs/Image rgb8, frame ids from robot.yaml) 
 /puppet/joint_left|right (JointState joint0..joint6, 7 positions) every control step, /clock (sim
 time) and /sim/episode (std_msgs/String JSON {task, seed, step, success, done, instruction}); follows
 /master/joint_left|right (JointState, 7 positions; non-finite or wrong-size commands are dropped and
-counted). Topic names come from robot.yaml `topics`.
+counted). Topic names come from robot.yaml `topics`. /diagnostics (diagnostic_msgs, status
+`sim_bridge_node`, diagnostics_hz): sim time, real-time factor over the last report period, dropped
+commands, episode state (running | success | step limit); WARN when realtime stepping falls behind
+(< 0.9x) or commands were dropped since the last report.
+
+Parameters: `param_spec` (defaults from config/sim_bridge.yaml, a ROS params file; rates from
+robot.yaml). Cameras are rendered only on the steps whose frame is due (camera_hz <= control_hz).
 
 Reset: publish std_msgs/String JSON {"task": ..., "seed": ...} on /sim/reset (a topic, so any node
 or test can reset without a service client; the new episode shows on /sim/episode with step 0).

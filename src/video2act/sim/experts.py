@@ -1,11 +1,14 @@
 """Scripted experts for the twin's tasks: approach-grasp-lift-move-release plans run through IK.
 
-Each plan is a generator that yields a 14-d joint target per control step. A `move` interpolates the
-tool pose of each named arm toward its goal at `expert.max_linear_speed` and ANGULAR_SPEED, solves
-DLS IK (video2act.sim.ik) every step, and caps every joint's change per step at
-`expert.joint_speed_scale` x robot.yaml `safety.max_velocity` (gripper included), so the demonstrations
-respect the same limits the robot's streamer enforces. Experts read privileged object poses from the
-simulation (grasp points are computed when a phase starts, from where the object really is).
+Each plan is a generator that yields a 14-d joint target per control step. A `move` plans each named
+arm's path when it starts: the tool on a straight line (rotation slerped in step) at
+`expert.max_linear_speed` and ANGULAR_SPEED through DLS IK (video2act.sim.ik), or, where IK cannot
+follow that line (a joint limit on the way), a straight joint-space line to an IK solution of the goal.
+Every joint's change per step is capped at `expert.joint_speed_scale` x robot.yaml
+`safety.max_velocity` (gripper included), so the demonstrations respect the same limits the robot's
+streamer enforces. Experts read privileged object poses from the simulation (grasp points are computed
+when a phase starts, from where the object really is). `expert.phase` names the plan step running and
+`run_expert` says why an episode failed (`video2act sim experts` prints it per failed seed).
 
     env.reset(task, seed); expert = make_expert(env)
     while not done: obs, success, done, info = env.step(expert.act())
