@@ -64,7 +64,7 @@ def register(subparsers, bench_subparsers) -> None:
     train.add_argument("--batch-size", type=int, default=8, help="samples per step (default 8)")
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
-    train.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a busy 2-core CPU, 2 threads ran 30x slower)")
     train.add_argument("--save-every", type=int, help="checkpoint period in steps (default: at the end only)")
     train.add_argument("--seed", type=int, default=0, help="init and sampling seed (default 0)")
     train.set_defaults(func=cmd_train)
@@ -77,7 +77,7 @@ def register(subparsers, bench_subparsers) -> None:
     ev.add_argument("--replan-every", type=int, default=8, help="System 1 re-plans every k control steps (default 8)")
     ev.add_argument("--max-steps", type=int, help="cap on steps per episode (default: the task's limit)")
     ev.add_argument("--video", help="mp4 of the first episode (head | left | right)")
-    ev.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ev.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ev.set_defaults(func=cmd_eval)
 
 
