@@ -29,6 +29,7 @@ def register(subparsers, bench_subparsers) -> None:
     p = subparsers.add_parser("demo", help="the main demo: model timings, a twin episode, the closed loop over ROS 2",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=("tiny", "small"), default="small", help="policy preset (default: small)")
+    p.add_argument("--checkpoint", help="trained policy folder (save_pretrained) for the closed loop; default: --preset, random weights")
     p.add_argument("--task", default="pick_dual_bottles", help="twin task (default: pick_dual_bottles; see `video2act sim tasks`)")
     p.add_argument("--seed", type=int, default=0, help="task seed (default: 0)")
     p.add_argument("--seconds", type=float, default=20.0, help="closed-loop duration once chunks flow (default: 20)")
@@ -85,13 +86,15 @@ class _LoopProbe:
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
         from std_msgs.msg import String
         from trajectory_msgs.msg import JointTrajectory
 
         topics = cfg["topics"]
-        self.features, self.chunks, self.episode = [], [], {}
+        self.features, self.chunks, self.episode, self.diagnostics = [], [], {}, set()
+        self.reset_time = float("inf")
         self.commands = {"left": [], "right": []}
         self.video_path, self.video_hz, self._writer = video_path, video_hz, None
         self.context = Context()
@@ -105,6 +108,9 @@ class _LoopProbe:
                                           lambda m, a=arm: self.commands[a].append((time.monotonic(), np.array(m.position, float))), reliable)
         self.node.create_subscription(String, topics["sim_episode"], self._on_episode, reliable)
         self.node.create_subscription(Image, topics["cameras"]["head"], self._on_head, qos_profile_sensor_data)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics",
+                                      lambda m: self.diagnostics.update(s.name for s in m.status), reliable)
+        self.reset_pub = self.node.create_publisher(String, topics["sim_reset"], reliable)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()
@@ -114,6 +120,15 @@ class _LoopProbe:
     def _spin(self) -> None:
         while not self._stop.is_set():
             self.executor.spin_once(timeout_sec=0.05)
+
+    def reset(self, task: str, seed: int) -> None:
+        from std_msgs.msg import String
+
+        self.reset_time = time.monotonic()
+        self.reset_pub.publish(String(data=json.dumps({"task": task, "seed": seed})))
+
+    def chunks_since_reset(self) -> bool:
+        return bool(self.chunks) and self.chunks[-1] > self.reset_time
 
     def _on_episode(self, msg) -> None:
         try:
@@ -142,6 +157,20 @@ class _LoopProbe:
             self._writer.release()
         self.node.destroy_node()
         self.context.try_shutdown()
+
+
+def _wait(predicate, timeout: float, group, log_name: str, what: str, fail: bool = True) -> None:
+    """Poll `predicate` until true; a node that exits meanwhile, or (fail=True) a time-out, is an error."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        dead = [n for n in group.procs if not group.alive(n)]
+        if dead:
+            raise RuntimeError(f"{dead[0]} exited; see {log_name}:\n{group.output(dead[0])[-2000:]}")
+        if time.monotonic() > deadline:
+            if fail:
+                raise RuntimeError(f"{what} within {timeout:.0f} s; see {log_name}")
+            return
+        time.sleep(0.2)
 
 
 def _rate(times: list, t0: float, t1: float) -> float:
@@ -180,7 +209,11 @@ def step_closed_loop(args, out: Path) -> dict:
            "ROS_AUTOMATIC_DISCOVERY_RANGE": os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
            "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
     os.environ.update(env)  # the probe joins the same isolated domain
-    policy = {"preset": args.preset}
+    from video2act.sim.env import CobotMagicEnv
+
+    with CobotMagicEnv(render=False) as twin:  # the policy is told the task's instruction, as an operator would
+        instruction = twin.reset(args.task, args.seed)["instruction"]
+    policy = {"instruction": instruction, **({"checkpoint": args.checkpoint} if args.checkpoint else {"preset": args.preset})}
     specs = graph_specs("sim", {"sim_bridge_node": {"task": args.task, "seed": args.seed, "mode": "realtime"},
                                 "system2_node": policy, "system1_node": policy})
     video = out / f"closed_loop_{args.task}_head.mp4"
@@ -193,17 +226,16 @@ def step_closed_loop(args, out: Path) -> dict:
                 group.start(spec)
             print(f"started {', '.join(s.name for s in specs)} (ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}); "
                   f"node output in {log.name}", flush=True)
-            start, deadline = time.monotonic(), time.monotonic() + 240.0
-            while not probe.chunks and time.monotonic() < deadline:  # models load, windows fill
-                dead = [n for n in group.procs if not group.alive(n)]
-                if dead:
-                    raise RuntimeError(f"{dead[0]} exited during start-up; see {log.name}:\n{group.output(dead[0])[-2000:]}")
-                time.sleep(0.2)
-            if not probe.chunks:
-                raise RuntimeError(f"no action chunk within 240 s; see {log.name}")
+            start = time.monotonic()
+            _wait(lambda: {"system1_node", "system2_node"} <= probe.diagnostics, 240.0, group, log.name,
+                  "the policy nodes did not come up")
+            # The twin ran (holding its start pose) while the models loaded: start a fresh episode now.
+            probe.reset(args.task, args.seed)
+            _wait(lambda: probe.chunks_since_reset(), 120.0, group, log.name, "no action chunk after the reset")
             t0 = time.monotonic()
-            print(f"first chunk after {t0 - start:.1f} s; running the loop for {args.seconds:.0f} s", flush=True)
-            time.sleep(args.seconds)
+            print(f"policy nodes up after {t0 - start:.1f} s; episode running (at most {args.seconds:.0f} s)", flush=True)
+            _wait(lambda: probe.episode.get("done") or time.monotonic() - t0 > args.seconds, args.seconds + 5.0,
+                  group, log.name, "", fail=False)
             t1 = time.monotonic()
             dead = [n for n in group.procs if not group.alive(n)]
     finally:
