@@ -96,6 +96,10 @@ def test_bridge_follows_commands_publishes_cameras_clock_and_resets(ros_env):
         assert _spin_until(ex, lambda: got["ep"] and got["ep"][-1]["task"] == "place_empty_cup", 20)
         assert got["ep"][-1]["seed"] == 4 and got["ep"][-1]["step"] < 30
         assert _spin_until(ex, lambda: abs(got["fb"][-1][0] - home[0]) < 1e-3, 5)  # back at home
+        # simulated time continues through the reset: nodes on /clock never see it go backwards
+        n = len(got["clock"])
+        assert _spin_until(ex, lambda: len(got["clock"]) > n + 10, 10)
+        assert all(b > a for a, b in zip(got["clock"], got["clock"][1:])), "/clock went backwards"
     finally:
         proc.terminate()
         out = proc.communicate(timeout=20)[0]

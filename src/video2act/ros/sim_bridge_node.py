@@ -22,7 +22,10 @@ Stepping modes:
             from each arm has arrived since then (or `lockstep_timeout` s of wall time passed), then
             advances exactly one step with the newest commands. Commands hold the last target
             otherwise. Runs as fast as the policy answers; /clock is the only time.
-The episode freezes (no more physics) when done, until the next reset.
+When an episode is done its result (success, step) is latched until the next reset. In lockstep the
+world then freezes; in realtime it goes on (arms follow commands, cameras and /clock keep running), as
+a robot's world does, so nodes on simulated time keep their timers. /clock never goes backwards: a
+reset continues simulated time from where the last episode left it.
 
 Teleoperation: with teleop:=true the bridge runs the task's scripted expert on the live state and
 publishes its targets on /master/joint_left|right itself, then follows them like any command: a
@@ -123,6 +126,7 @@ def main(args=None) -> int:
             self.fresh = {"left": False, "right": False}
             self.dropped = 0
             self.steps_total = 0  # control steps over all episodes: simulated time for the real-time factor
+            self.sim_time, self.clock_offset = 0.0, 0.0  # /clock = clock_offset + the episode's own time
             self.diag = DiagnosticsPublisher(self, name=NODE_NAME)
             self.diag_mark = (time.monotonic(), 0, 0)  # (wall s, steps_total, dropped) at the last diagnostics
             self.image_every = max(1, int(round(p.control_hz / p.camera_hz)))
@@ -142,6 +146,8 @@ def main(args=None) -> int:
 
         def reset(self, task: str, seed: int) -> None:
             obs = self.env.reset(task, seed)
+            if self.steps_total:  # continue simulated time one step after the last published stamp
+                self.clock_offset = self.sim_time + 1.0 / self.p.control_hz - float(obs["time"])
             self.task, self.seed, self.success, self.done, self.step = task, seed, False, False, 0
             state = obs["state"].astype(float)
             self.cmd = {"left": state[:7].copy(), "right": state[7:].copy()}  # hold the start pose
@@ -182,15 +188,17 @@ def main(args=None) -> int:
             self.cmd[arm], self.fresh[arm] = pos, True
 
         def tick(self) -> None:
-            if self.done or not rclpy.ok():  # rclpy.ok: SIGTERM/SIGINT shut the context down
+            if not rclpy.ok() or (self.done and self.p.mode == "lockstep"):  # rclpy.ok: SIGTERM/SIGINT shut down
                 return
             if self.p.mode == "lockstep" and not all(self.fresh.values()):
                 if time.monotonic() - self.last_step_wall < self.p.lockstep_timeout:
                     return
             target = np.concatenate([self.cmd["left"], self.cmd["right"]])
             self.fresh = {"left": False, "right": False}
-            obs, self.success, self.done, _ = self.env.step(target)
-            self.step += 1
+            obs, success, done, _ = self.env.step(target)
+            if not self.done:  # after the end (realtime) the world goes on; the result stays latched
+                self.success, self.done = success, done
+                self.step += 1
             self.steps_total += 1
             self.last_step_wall = time.monotonic()
             self.publish(obs)
@@ -205,13 +213,13 @@ def main(args=None) -> int:
             return msg
 
         def publish(self, obs) -> None:
-            stamp = sec_to_stamp(obs["time"])
+            self.sim_time = self.clock_offset + float(obs["time"])
+            stamp = sec_to_stamp(self.sim_time)
             self.pub_clock.publish(Clock(clock=stamp))
-            self.sim_time = float(obs["time"])
             state = obs["state"]
             self.pub_fb["left"].publish(self.joint_msg(state[:7], stamp))
             self.pub_fb["right"].publish(self.joint_msg(state[7:], stamp))
-            if self.step % self.image_every == 0:
+            if self.steps_total % self.image_every == 0:
                 images = obs["images"] or self.env.render()
                 for key, img in images.items():
                     self.pub_img[key].publish(rgb_to_image_msg(img, stamp, self.frame_ids[key]))
