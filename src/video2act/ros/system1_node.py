@@ -256,26 +256,9 @@ class System1Node:
 
 
 def main(args=None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from video2act.ros.node_main import spin_node
 
-    rclpy.init(args=args)
-    node = rclpy.create_node(NODE_NAME)
-    s1 = None
-    try:
-        s1 = System1Node(node, load_config("robot.yaml"))
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as e:  # bad parameters or checkpoint
-        node.get_logger().error(str(e))
-        return 2
-    finally:
-        if s1 is not None:
-            s1.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(NODE_NAME, lambda node: System1Node(node, load_config("robot.yaml")), args)
 
 
 if __name__ == "__main__":

@@ -187,25 +187,9 @@ class TrajectoryStreamer:
 
 
 def main(args=None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from video2act.ros.node_main import spin_node
 
-    rclpy.init(args=args)
-    node = rclpy.create_node(NODE_NAME)
-    try:
-        TrajectoryStreamer(node)
-        executor = SingleThreadedExecutor()  # every callback is short; one thread keeps the core race-free
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as e:  # bad parameters
-        node.get_logger().error(str(e))
-        return 2
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(NODE_NAME, TrajectoryStreamer, args)
 
 
 if __name__ == "__main__":
