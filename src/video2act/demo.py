@@ -220,6 +220,7 @@ def step_closed_loop(args, out: Path) -> dict:
     probe = _LoopProbe(cfg, video, cfg["rates"]["camera_hz"])
     log = open(out / "closed_loop_nodes.log", "w")
     result: dict = {"video": str(video), "nodes_log": str(log.name)}
+    episodes: list[dict] = []
     try:
         with ProcessGroup(env=env, echo=log) as group:
             for spec in specs:
@@ -233,9 +234,22 @@ def step_closed_loop(args, out: Path) -> dict:
             probe.reset(args.task, args.seed)
             _wait(lambda: probe.chunks_since_reset(), 120.0, group, log.name, "no action chunk after the reset")
             t0 = time.monotonic()
-            print(f"policy nodes up after {t0 - start:.1f} s; episode running (at most {args.seconds:.0f} s)", flush=True)
-            _wait(lambda: probe.episode.get("done") or time.monotonic() - t0 > args.seconds, args.seconds + 5.0,
-                  group, log.name, "", fail=False)
+            print(f"policy nodes up after {t0 - start:.1f} s; running episodes for {args.seconds:.0f} s", flush=True)
+            seed = args.seed
+            while True:  # episodes back to back (seeds seed, seed+1, ...) until the time is up
+                _wait(lambda: probe.episode.get("seed") == seed and probe.episode.get("done")
+                      or time.monotonic() - t0 > args.seconds, args.seconds + 5.0, group, log.name, "", fail=False)
+                if not (probe.episode.get("seed") == seed and probe.episode.get("done")):
+                    break
+                episodes.append({k: probe.episode.get(k) for k in ("task", "seed", "step", "success")})
+                print(f"  episode seed {seed}: {'success' if probe.episode['success'] else 'no success'} "
+                      f"after {probe.episode['step']} steps", flush=True)
+                if time.monotonic() - t0 > args.seconds:
+                    break
+                seed += 1
+                probe.reset(args.task, seed)
+                _wait(lambda: probe.episode.get("seed") == seed and not probe.episode.get("done"), 10.0, group,
+                      log.name, "the twin did not reset")
             t1 = time.monotonic()
             dead = [n for n in group.procs if not group.alive(n)]
     finally:
@@ -247,7 +261,7 @@ def step_closed_loop(args, out: Path) -> dict:
         "system2_feature_hz": _rate(probe.features, t0, t1),
         "system1_chunk_hz": _rate(probe.chunks, t0, t1),
         "commands": cmd,
-        "episode": probe.episode,
+        "episodes": episodes,
         "crashed_nodes": dead,
     })
     print(f"{'stream':<34}{'rate Hz':>10}")
@@ -258,10 +272,9 @@ def step_closed_loop(args, out: Path) -> dict:
     worst = max(r["max_step_over_cap"] for r in cmd.values())
     outside = sum(r["outside_limits"] for r in cmd.values())
     print(f"safety: largest command step = {worst:.2f} x the speed cap; {outside} commands outside the joint limits")
-    ep = probe.episode
-    if ep:
-        print(f"episode: task {ep.get('task')}, step {ep.get('step')}, success {ep.get('success')} "
-              f"(random-weight policy: success is not expected)")
+    wins = sum(bool(e["success"]) for e in episodes)
+    note = "" if args.checkpoint else " (random-weight policy: success is not expected)"
+    print(f"episodes: {wins} of {len(episodes)} successful{note}")
     print(f"crashed nodes: {dead or 'none'}")
     print(f"video of the head camera: {video}")
     return result

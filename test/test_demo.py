@@ -1,0 +1,41 @@
+"""The README's demo, end to end (tiny preset, short): model timings, a twin episode, the closed loop over ROS 2."""
+import json
+import os
+import random
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_demo_runs_the_closed_loop_within_limits(tmp_path):
+    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
+           "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(random.randint(100, 199))),
+           "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    out = subprocess.run([sys.executable, "-m", "video2act.cli", "demo", "--preset", "tiny", "--seconds", "8",
+                          "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=500)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+
+    assert set(summary["model"]) == {"System 1 (act, 64x14 chunk)", "System 2 (push + compute)"}
+    assert all(row["p50_ms"] > 0 for row in summary["model"].values())
+
+    twin = summary["twin"]
+    assert twin["success"] and 0 < twin["steps"] < 200
+    frames = cv2.VideoCapture(twin["video"]).get(cv2.CAP_PROP_FRAME_COUNT)
+    assert frames == twin["steps"] + 1 or frames == twin["steps"], frames  # one frame per control step
+
+    loop = summary["closed_loop"]
+    assert loop["crashed_nodes"] == []
+    assert loop["system2_feature_hz"] > 0.5 and loop["system1_chunk_hz"] > 0.5
+    assert len(loop["episodes"]) >= 1 and all(e["task"] == "pick_dual_bottles" for e in loop["episodes"])
+    for arm in ("left", "right"):
+        cmd = loop["commands"][arm]
+        assert 20.0 < cmd["rate_hz"] < 40.0, cmd
+        assert cmd["outside_limits"] == 0, cmd
+        assert cmd["max_step_over_cap"] <= 1.0 + 1e-6, cmd
+    assert cv2.VideoCapture(loop["video"]).get(cv2.CAP_PROP_FRAME_COUNT) > 30
+    assert "episodes:" in out.stdout and "safety: largest command step" in out.stdout
