@@ -22,6 +22,17 @@ AREAS = [
 ]
 
 
+def image_size_arg(text: str) -> tuple[int, int]:
+    """argparse type for an image size written HxW (e.g. 240x320) -> (H, W)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size must be HxW (e.g. 240x320), got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"image size must be positive, got {text!r}")
+    return h, w
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="video2act",

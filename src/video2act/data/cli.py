@@ -9,19 +9,10 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
-
-def _image_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"image size must be HxW (e.g. 96x128), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"image size must be positive, got {text!r}")
-    return h, w
+from video2act.cli import image_size_arg
 
 
 def register(subparsers, bench_subparsers) -> None:
@@ -32,7 +23,7 @@ def register(subparsers, bench_subparsers) -> None:
     gen.add_argument("--task", required=True, help="twin task (see `video2act sim tasks`)")
     gen.add_argument("--episodes", type=int, required=True, help="successful episodes to keep")
     gen.add_argument("--out", required=True, help="new dataset folder")
-    gen.add_argument("--image-size", type=_image_size, default=(96, 128), help="HxW of every camera (default 96x128)")
+    gen.add_argument("--image-size", type=image_size_arg, default=(96, 128), help="HxW of every camera (default 96x128)")
     gen.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed+1, ... (default 0)")
     gen.add_argument("--keep-failed", action="store_true", help="also keep episodes where the expert failed")
     gen.set_defaults(func=cmd_generate)
@@ -42,7 +33,7 @@ def register(subparsers, bench_subparsers) -> None:
     bags.add_argument("--out", required=True, help="new dataset folder")
     bags.add_argument("--instruction", required=True, help="language instruction of every episode")
     bags.add_argument("--task", default="", help="task name stored with the episodes")
-    bags.add_argument("--image-size", type=_image_size, default=(96, 128), help="HxW images are resized to (default 96x128)")
+    bags.add_argument("--image-size", type=image_size_arg, default=(96, 128), help="HxW images are resized to (default 96x128)")
     bags.add_argument("--fps", type=float, help="episode rate (default robot.yaml rates.camera_hz)")
     bags.set_defaults(func=cmd_from_bags)
 

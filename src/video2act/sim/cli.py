@@ -7,18 +7,9 @@
 """
 from __future__ import annotations
 
-import argparse
 import time
 
-
-def _image_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"image size must be HxW (e.g. 240x320), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"image size must be positive, got {text!r}")
-    return h, w
+from video2act.cli import image_size_arg
 
 
 def register(subparsers, bench_subparsers) -> None:
@@ -31,7 +22,7 @@ def register(subparsers, bench_subparsers) -> None:
     experts.add_argument("--episodes", type=int, default=50, help="episodes (seeds 0..N-1) per task (default 50)")
     experts.add_argument("--video", help="save the first episode of each task as mp4 (head | left | right side by side); "
                                           "with several tasks the task name is appended to the file name")
-    experts.add_argument("--image-size", type=_image_size, default=(240, 320), help="HxW of each camera for --video (default 240x320)")
+    experts.add_argument("--image-size", type=image_size_arg, default=(240, 320), help="HxW of each camera for --video (default 240x320)")
     experts.set_defaults(func=cmd_experts)
     bench = bench_subparsers.add_parser("sim", help="twin real-time factor: physics only and with three cameras")
     bench.add_argument("--steps", type=int, default=150, help="control steps per measurement (default 150)")
