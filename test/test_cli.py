@@ -16,10 +16,10 @@ def _subcommands(parser):
 
 def test_top_level_commands_present():
     names = set(_subcommands(build_parser()))
-    assert {"demo", "bench", "model", "sim", "nodes"} <= names, names
+    assert {"demo", "bench", "model", "sim", "nodes", "dataset", "train", "eval"} <= names, names
 
 
-@pytest.mark.parametrize("path", [[], ["demo"], ["model"], ["sim"], ["nodes"], ["bench"]])
+@pytest.mark.parametrize("path", [[], ["demo"], ["model"], ["sim"], ["nodes"], ["bench"], ["dataset"], ["train"], ["eval"]])
 def test_help_runs(path):
     out = subprocess.run([sys.executable, "-m", "video2act.cli", *path, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
