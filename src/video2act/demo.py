@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import random
-import threading
 import time
 from pathlib import Path
 
@@ -79,47 +78,37 @@ def step_twin(args, out: Path) -> dict:
 
 
 class _LoopProbe:
-    """A node in this process: records features, chunks, commands and episode state; writes the head video."""
+    """A node in this process (a BackgroundNode): records features, chunks, commands and episode state;
+    writes the head video."""
 
     def __init__(self, cfg: dict, video_path: Path, video_hz: float):
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
         from std_msgs.msg import String
         from trajectory_msgs.msg import JointTrajectory
 
+        from video2act.ros.background_node import BackgroundNode
+
         topics = cfg["topics"]
         self.features, self.chunks, self.episode, self.diagnostics = [], [], {}, set()
         self.reset_time = float("inf")
         self.commands = {"left": [], "right": []}
         self.video_path, self.video_hz, self._writer = video_path, video_hz, None
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node("demo_probe", context=self.context)
+        self._bg = BackgroundNode("demo_probe")
+        node = self._bg.node
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(Image, topics["features"]["spatial"], lambda m: self.features.append(time.monotonic()), reliable)
-        self.node.create_subscription(JointTrajectory, topics["action_chunk"], lambda m: self.chunks.append(time.monotonic()), reliable)
-        for arm in ("left", "right"):
-            self.node.create_subscription(JointState, topics["command"][arm],
-                                          lambda m, a=arm: self.commands[a].append((time.monotonic(), np.array(m.position, float))), reliable)
-        self.node.create_subscription(String, topics["sim_episode"], self._on_episode, reliable)
-        self.node.create_subscription(Image, topics["cameras"]["head"], self._on_head, qos_profile_sensor_data)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics",
-                                      lambda m: self.diagnostics.update(s.name for s in m.status), reliable)
-        self.reset_pub = self.node.create_publisher(String, topics["sim_reset"], reliable)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
+        with self._bg.lock:
+            node.create_subscription(Image, topics["features"]["spatial"], lambda m: self.features.append(time.monotonic()), reliable)
+            node.create_subscription(JointTrajectory, topics["action_chunk"], lambda m: self.chunks.append(time.monotonic()), reliable)
+            for arm in ("left", "right"):
+                node.create_subscription(JointState, topics["command"][arm],
+                                         lambda m, a=arm: self.commands[a].append((time.monotonic(), np.array(m.position, float))), reliable)
+            node.create_subscription(String, topics["sim_episode"], self._on_episode, reliable)
+            node.create_subscription(Image, topics["cameras"]["head"], self._on_head, qos_profile_sensor_data)
+            node.create_subscription(DiagnosticArray, "/diagnostics",
+                                     lambda m: self.diagnostics.update(s.name for s in m.status), reliable)
+            self.reset_pub = node.create_publisher(String, topics["sim_reset"], reliable)
 
     def reset(self, task: str, seed: int) -> None:
         from std_msgs.msg import String
@@ -151,12 +140,9 @@ class _LoopProbe:
         self._writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
+        self._bg.close()  # the spin thread (which writes the video) has stopped before the release
         if self._writer is not None:
             self._writer.release()
-        self.node.destroy_node()
-        self.context.try_shutdown()
 
 
 def _wait(predicate, timeout: float, group, log_name: str, what: str, fail: bool = True) -> None:

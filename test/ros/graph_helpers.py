@@ -3,46 +3,33 @@ command safety checks, and the Graph handle (see conftest.py for the fixtures)."
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import defaultdict
 
 import numpy as np
+
+from video2act.ros.background_node import BackgroundNode, wait_until
 
 PROBE_FRAME = "probe"
 TINY = {"preset": "tiny", "instruction": "hand the block over", "torch_threads": 1}
 S2_TINY = {**TINY, "frame_hz": 5.0}  # fewer frame encodes: the graph shares 2 cores with the test run
 
 
-def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
-
-
 class Recorder:
-    """A test-process node recording commands, chunks, features, heat-maps and diagnostics.
+    """A test-process node (a BackgroundNode) recording commands, chunks, features, heat-maps and diagnostics.
 
     Every record carries the receive time (wall clock = ROS time here: no sim time in these tests).
     Messages the probe injects itself (fault tests) carry frame_id PROBE_FRAME and are not recorded.
     """
 
     def __init__(self, robot_cfg: dict):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import Image, JointState
         from trajectory_msgs.msg import JointTrajectory
 
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
-        self.node = Node(f"test_probe_{os.getpid()}_{id(self):x}", context=self.context)
+        self._bg = BackgroundNode(f"test_probe_{os.getpid()}_{id(self):x}", int(os.environ["ROS_DOMAIN_ID"]))
+        self.node = self._bg.node
         topics = robot_cfg["topics"]
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.commands = {"left": [], "right": []}  # (recv, stamp, positions (7,))
@@ -50,31 +37,19 @@ class Recorder:
         self.features = defaultdict(list)  # kind -> (recv, stamp, encoding, (rows, cols))
         self.heatmaps = defaultdict(list)  # topic -> (recv, encoding, (h, w))
         self.diagnostics = defaultdict(list)  # node name -> (recv, {key: value})
-        for arm in ("left", "right"):
-            self.node.create_subscription(JointState, topics["command"][arm], (lambda m, a=arm: self._on_command(a, m)), reliable)
-        self.node.create_subscription(JointTrajectory, topics["action_chunk"], self._on_chunk, reliable)
-        for kind, topic in topics["features"].items():
-            self.node.create_subscription(Image, topic, (lambda m, k=kind: m.header.frame_id != PROBE_FRAME and self.features[k].append(
-                (time.time(), _sec(m.header.stamp), m.encoding, (m.height, m.width)))), reliable)
-        for name in ("spatial", "motion"):
-            topic = f"{topics['viz_prefix']}/{name}_heatmap"
-            self.node.create_subscription(Image, topic, (lambda m, t=topic: self.heatmaps[t].append(
-                (time.time(), m.encoding, (m.height, m.width)))), qos_profile_sensor_data)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        # entities are created between spins, never while the executor waits on them (rclpy race)
-        self._lock = threading.Lock()
         self._clients = {}
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set() and self.context.ok():
-            with self._lock:
-                self.executor.spin_once(timeout_sec=0.02)
-            time.sleep(0.001)  # let entity creation take the lock
+        with self._bg.lock:
+            for arm in ("left", "right"):
+                self.node.create_subscription(JointState, topics["command"][arm], (lambda m, a=arm: self._on_command(a, m)), reliable)
+            self.node.create_subscription(JointTrajectory, topics["action_chunk"], self._on_chunk, reliable)
+            for kind, topic in topics["features"].items():
+                self.node.create_subscription(Image, topic, (lambda m, k=kind: m.header.frame_id != PROBE_FRAME and self.features[k].append(
+                    (time.time(), _sec(m.header.stamp), m.encoding, (m.height, m.width)))), reliable)
+            for name in ("spatial", "motion"):
+                topic = f"{topics['viz_prefix']}/{name}_heatmap"
+                self.node.create_subscription(Image, topic, (lambda m, t=topic: self.heatmaps[t].append(
+                    (time.time(), m.encoding, (m.height, m.width)))), qos_profile_sensor_data)
+            self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
 
     def _on_command(self, arm: str, msg) -> None:
         self.commands[arm].append((time.time(), _sec(msg.header.stamp), np.asarray(msg.position, dtype=float)))
@@ -107,20 +82,15 @@ class Recorder:
         return float("nan") if value in (None, "n/a") else float(value)
 
     def publisher(self, msg_type, topic: str, qos=10):
-        with self._lock:
+        with self._bg.lock:
             return self.node.create_publisher(msg_type, topic, qos)
 
     def call(self, srv_type, name: str, request, timeout: float = 10.0):
-        with self._lock:
+        """Call service `name` (one client per name, kept); TimeoutError when it does not answer."""
+        with self._bg.lock:
             if name not in self._clients:
                 self._clients[name] = self.node.create_client(srv_type, name)
-        client = self._clients[name]
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {name} not available")
-        future = client.call_async(request)
-        if not wait_until(future.done, timeout, 0.01):
-            raise TimeoutError(f"no answer from {name}")
-        return future.result()
+        return self._bg.call(self._clients[name], request, timeout)
 
     def set_parameter(self, node_name: str, name: str, value) -> None:
         """Set one parameter of another node through its set_parameters service; AssertionError if refused."""
@@ -132,11 +102,7 @@ class Recorder:
         assert result.successful, f"{node_name} refused {name}={value!r}: {result.reason}"
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
+        self._bg.close()
 
 
 def _sec(stamp) -> float:

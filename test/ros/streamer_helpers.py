@@ -1,5 +1,5 @@
-"""Helpers for the trajectory_streamer multi-process test: a node spinning in a background thread,
-and the streamer started as a separate process on an isolated DDS domain."""
+"""Helpers for the trajectory_streamer multi-process test: the streamer started as a separate process
+on an isolated DDS domain (the test's own node is a video2act.ros.background_node.BackgroundNode)."""
 from __future__ import annotations
 
 import os
@@ -7,67 +7,11 @@ import random
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 
 def ros_domain_id() -> int:
     """ROS_DOMAIN_ID from the environment (scripts/test.sh sets one), else a random one in 100..199."""
     return int(os.environ.get("ROS_DOMAIN_ID") or random.randint(100, 199))
-
-
-class BackgroundNode:
-    """An rclpy node in its own Context, spun by a daemon thread; `close()` stops it."""
-
-    def __init__(self, name: str, domain_id: int):
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
-
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = Node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.02)
-
-    def now(self) -> float:
-        return self.node.get_clock().now().nanoseconds * 1e-9
-
-    def call(self, client, request, timeout: float = 5.0):
-        """Service call answered while the background thread spins; raises TimeoutError."""
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {client.srv_name} not available")
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no answer from {client.srv_name}")
-            time.sleep(0.01)
-        return future.result()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
-
-
-def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
 
 
 def start_streamer(domain_id: int, log_path, params: dict[str, str] | None = None) -> subprocess.Popen:

@@ -23,70 +23,46 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import threading
 import time
 
 import numpy as np
 
 
 class _Probe:
-    """Records chunk (arrival, stamp), command (arrival, stamp) and feature arrival times."""
+    """Records chunk (arrival, stamp), command (arrival, stamp) and feature arrival times (a BackgroundNode)."""
 
     def __init__(self, topics: dict):
-        import rclpy
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image, JointState
         from trajectory_msgs.msg import JointTrajectory
 
+        from video2act.ros.background_node import BackgroundNode
         from video2act.ros.conversions import stamp_to_sec
 
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = Node("graph_bench_probe", context=self.context)
+        self._bg = BackgroundNode("graph_bench_probe")
+        node = self._bg.node
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.chunks, self.commands, self.features = [], [], []
-        self.node.create_subscription(JointTrajectory, topics["action_chunk"],
-                                      lambda m: self.chunks.append((time.time(), stamp_to_sec(m.header.stamp))), qos)
-        self.node.create_subscription(JointState, topics["command"]["left"],
-                                      lambda m: self.commands.append((time.time(), stamp_to_sec(m.header.stamp))), qos)
-        self.node.create_subscription(Image, topics["features"]["spatial"], lambda m: self.features.append(time.time()), qos)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()  # the service client is created between spins (rclpy race)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set() and self.context.ok():
-            with self._lock:
-                self.executor.spin_once(timeout_sec=0.02)
-            time.sleep(0.001)
+        with self._bg.lock:
+            node.create_subscription(JointTrajectory, topics["action_chunk"],
+                                     lambda m: self.chunks.append((time.time(), stamp_to_sec(m.header.stamp))), qos)
+            node.create_subscription(JointState, topics["command"]["left"],
+                                     lambda m: self.commands.append((time.time(), stamp_to_sec(m.header.stamp))), qos)
+            node.create_subscription(Image, topics["features"]["spatial"], lambda m: self.features.append(time.time()), qos)
 
     def set_rate(self, node_name: str, hz: float) -> None:
+        """Set `rate_hz` of another node; TimeoutError if its service does not answer, RuntimeError if refused."""
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
 
-        with self._lock:
-            client = self.node.create_client(SetParameters, f"/{node_name}/set_parameters")
-        if not client.wait_for_service(timeout_sec=10.0):
-            raise TimeoutError(f"/{node_name}/set_parameters not available")
-        future = client.call_async(SetParameters.Request(parameters=[Parameter("rate_hz", value=hz).to_parameter_msg()]))
-        deadline = time.monotonic() + 10.0
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not future.done() or not future.result().results[0].successful:
+        with self._bg.lock:
+            client = self._bg.node.create_client(SetParameters, f"/{node_name}/set_parameters")
+        request = SetParameters.Request(parameters=[Parameter("rate_hz", value=hz).to_parameter_msg()])
+        if not self._bg.call(client, request, timeout=10.0).results[0].successful:
             raise RuntimeError(f"could not set {node_name} rate_hz={hz}")
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
+        self._bg.close()
 
 
 def phase_stats(probe: _Probe, t0: float, t1: float) -> dict:
@@ -207,7 +183,7 @@ def print_report(r: dict) -> None:
     for label, fmt in rows:
         print(f"{label:<38}{fmt(r['normal']):>18}{fmt(r['slowed']):>18}")
     s = r["sync"]
-    print(f"\nsynchronous baseline (System 2 push+compute inline before System 1 act, same process, graph stopped):")
+    print("\nsynchronous baseline (System 2 push+compute inline before System 1 act, same process, graph stopped):")
     print(f"  inline step {s['inline_s'] * 1e3:.1f} ms -> {1 / s['inline_s']:.2f} Hz;  act alone {s['act_s'] * 1e3:.1f} ms "
           f"-> {1 / s['act_s']:.2f} Hz upper bound for an asynchronous System 1")
     print(f"  asynchronous graph: System 1 at {r['normal']['s1_chunk_hz']:.2f} Hz while System 2 ran at "
