@@ -47,6 +47,18 @@ def test_act_returns_a_chunk(policy, frames):
     assert chunk.shape == (64, 14) and chunk.dtype == np.float32 and np.isfinite(chunk).all()
 
 
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm"])
+@pytest.mark.parametrize("steps", [4, 10])
+def test_sampling_starts_where_the_signal_is_recoverable(scheduler, steps):
+    # x0 = (x_t - sqrt(1 - a) eps) / sqrt(a): starting where alpha_bar a ~ 0 amplifies any eps error
+    # without bound (a trained policy sampled +-300 rad that way).
+    config = Video2ActPolicy.from_preset("tiny", device="meta").config
+    config.diffusion.scheduler, config.diffusion.num_inference_steps = scheduler, steps
+    sched = Video2ActPolicy(config, meta=True).sample_scheduler
+    sched.set_timesteps(steps)
+    assert float(sched.alphas_cumprod[int(sched.timesteps[0])]) > 1e-3
+
+
 def test_seeded_sampling_is_deterministic(policy, frames):
     a, b, c = act(policy, frames, seed=3), act(policy, frames, seed=3), act(policy, frames, seed=4)
     assert np.array_equal(a, b)

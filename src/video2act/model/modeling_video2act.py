@@ -104,7 +104,10 @@ class Video2ActPolicy(nn.Module):
                 prediction_type="epsilon", clip_sample=False,
             )
             sampler = DDIMScheduler if d.scheduler == "ddim" else DPMSolverMultistepScheduler
-            self.sample_scheduler = sampler.from_config(self.train_scheduler.config)
+            # "leading" spacing: sampling starts at a step with alpha_bar ~1e-2..1e-1. With the cosine
+            # schedule, alpha_bar at the last training step is ~0, and the x0 estimate (divided by
+            # sqrt(alpha_bar)) explodes there: a trained policy then sampled actions of +-300 rad.
+            self.sample_scheduler = sampler.from_config(self.train_scheduler.config, timestep_spacing="leading")
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ construction / checkpoints
