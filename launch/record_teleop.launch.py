@@ -8,7 +8,6 @@ On Cobot Magic the operator moves the master arms; their drivers publish /master
 (the actions) and the puppet arms' /puppet/joint_left|right (the state). Topic names are resolved
 from config/robot.yaml, so the bag holds exactly what the nodes and the dataset converter use.
 """
-import yaml
 import os
 
 from launch import LaunchDescription
@@ -17,21 +16,8 @@ from launch.conditions import LaunchConfigurationEquals
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from video2act.config import config_path, load_config
+from video2act.config import config_path, recorded_topics
 from video2act.ros.process_group import dds_environment
-
-
-def bag_topics() -> list:
-    """config/bag_topics.yaml: `robot_topics` (dotted keys under robot.yaml `topics`) + literal `extra_topics`."""
-    spec = yaml.safe_load(config_path("bag_topics.yaml").read_text())
-    topics = load_config("robot.yaml")["topics"]
-    resolved = []
-    for key in spec["robot_topics"]:
-        value = topics
-        for part in key.split("."):
-            value = value[part]
-        resolved.append(value)
-    return resolved + list(spec.get("extra_topics", []))
 
 
 def generate_launch_description():
@@ -47,5 +33,5 @@ def generate_launch_description():
         DeclareLaunchArgument("camera_params", default_value=str(config_path("camera.yaml"))),
         Node(package="video2act", executable="camera_node", name="camera_node", output="screen",
              parameters=[arg("camera_params")], condition=LaunchConfigurationEquals("cameras", "internal")),
-        ExecuteProcess(cmd=["ros2", "bag", "record", "-s", "mcap", "-o", arg("bag"), *bag_topics()], output="screen"),
+        ExecuteProcess(cmd=["ros2", "bag", "record", "-s", "mcap", "-o", arg("bag"), *recorded_topics()], output="screen"),
     ])

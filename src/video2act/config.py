@@ -56,3 +56,19 @@ def load_config(name: str = "robot.yaml") -> dict:
     import copy
 
     return copy.deepcopy(_load_cached(str(config_path(name))))
+
+
+def recorded_topics() -> list[str]:
+    """Topics to record for teleoperation: config/bag_topics.yaml `robot_topics` (dotted keys under
+    robot.yaml `topics`, e.g. `cameras.head`) resolved to names, then its literal `extra_topics`."""
+    spec = load_config("bag_topics.yaml")
+    topics = load_config("robot.yaml")["topics"]
+    resolved = []
+    for key in spec["robot_topics"]:
+        value = topics
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise KeyError(f"bag_topics.yaml names {key!r}, which is not a topic in robot.yaml `topics`")
+            value = value[part]
+        resolved.append(value)
+    return resolved + list(spec.get("extra_topics", []))
