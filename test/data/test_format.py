@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from video2act.data.format import STD_FLOOR, Dataset, DatasetError, DatasetWriter
-from video2act.data.windows import WindowSampler, future_window, past_window
+from video2act.config import load_config
+from video2act.data.windows import WindowSampler, frame_stride, future_window, past_window
 
 from data_helpers import CAMERAS, synthetic_episode, write_dataset
 
@@ -76,8 +77,15 @@ def test_window_indices_pad_at_both_ends():
     np.testing.assert_array_equal(past_window(0, 4), [0, 0, 0, 0])
     np.testing.assert_array_equal(past_window(2, 4), [0, 0, 1, 2])
     np.testing.assert_array_equal(past_window(7, 3), [5, 6, 7])
+    np.testing.assert_array_equal(past_window(7, 4, stride=3), [0, 1, 4, 7])  # System 2 frames, 3 apart
     np.testing.assert_array_equal(future_window(7, 9, 4), [7, 8, 8, 8])
     np.testing.assert_array_equal(future_window(0, 9, 3), [0, 1, 2])
+
+
+def test_frame_stride_follows_the_system2_frame_rate():
+    frame_hz = load_config("robot.yaml")["rates"]["system2_frame_hz"]
+    assert frame_stride(30.0) == round(30.0 / frame_hz)
+    assert frame_stride(frame_hz / 2) == 1  # never below one frame
 
 
 def test_sampler_builds_padded_batches(tmp_path):
@@ -100,6 +108,10 @@ def test_sampler_builds_padded_batches(tmp_path):
     np.testing.assert_array_equal(batch["high_latents"][1, 0, :, 0, 0].numpy(), [0, 1])
     np.testing.assert_array_equal(batch["low_latents"][1, 0, :, 0, 0].numpy(), [100, 100, 100, 101])
     assert batch["instruction"] == ["Pick up both bottles."] * 2
+    # System 2 frames `stride` apart, as system2_node pushes them
+    strided = WindowSampler(episodes, latents, chunk_size=5, short_window=2, long_window=4, stride=2).batch([(0, 5)])
+    np.testing.assert_array_equal(strided["high_latents"][0, 0, :, 0, 0].numpy(), [3, 5])
+    np.testing.assert_array_equal(strided["low_latents"][0, 0, :, 0, 0].numpy(), [100, 101, 103, 105])
     with pytest.raises(ValueError, match="one latent pair per episode"):
         WindowSampler(episodes, latents[:1], 5, 2, 4)
 

@@ -46,7 +46,7 @@ def param_spec(robot_cfg: dict) -> dict:
         **policy_params(robot_cfg),
         "stream_camera": ("head", "camera System 2 watches (one of head, left, right)"),
         "rate_hz": (float(robot_cfg["rates"]["system2_hz"]), "System 2 runs at most this often (Hz); changeable at run time"),
-        "frame_hz": (10.0, "frames enter the sliding windows at most this often (Hz); sets the time the long window spans"),
+        "frame_hz": (float(robot_cfg["rates"]["system2_frame_hz"]), "frames enter the sliding windows at most this often (Hz); sets the time the long window spans"),
         "max_backlog": (3, "frames waiting to be encoded; older ones are dropped (counted) so features stay fresh"),
         "spatial_topic": (topics["features"]["spatial"], "spatial feature tokens (32FC1 image, rows = tokens)"),
         "motion_topic": (topics["features"]["motion"], "motion feature tokens (32FC1 image, rows = tokens)"),

@@ -33,6 +33,7 @@ def streamer_blending() -> dict:
 def evaluate_episode(policy, env, task: str, seed: int, replan_every: int = 8, max_steps: int | None = None,
                      frames: list | None = None) -> dict:
     """One closed-loop episode; {"success", "steps", "replans"}. frames collects (head | left | right) images."""
+    from video2act.data.windows import frame_stride
     from video2act.runtime.chunk_executor import ChunkExecutor
     from video2act.runtime.robot import RobotDescription
     from video2act.runtime.safety import SafetyFilter
@@ -41,6 +42,7 @@ def evaluate_episode(policy, env, task: str, seed: int, replan_every: int = 8, m
         raise ValueError(f"replan_every must be >= 1. Got {replan_every}")
     robot = RobotDescription.from_config()
     hz = env.control_hz
+    stride = frame_stride(hz)  # System 2 sees frames at its own rate, as system2_node does
     executor = ChunkExecutor(1.0 / hz, dof=robot.dof, **streamer_blending())
     safety = SafetyFilter(robot, hz)
     obs = env.reset(task, seed)
@@ -62,7 +64,8 @@ def evaluate_episode(policy, env, task: str, seed: int, replan_every: int = 8, m
         if frames is not None:
             frames.append(np.concatenate([obs["images"][c] for c in ("head", "left", "right")], axis=1))
         obs, success, done, _ = env.step(obs["state"] if command is None else command)
-        stream.push(obs["images"][head], (k + 1) / hz)
+        if (k + 1) % stride == 0:
+            stream.push(obs["images"][head], (k + 1) / hz)
         if success or done:
             break
     return {"success": bool(success), "steps": k + 1, "replans": replans}

@@ -87,7 +87,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
 
     from video2act.data.format import Dataset
     from video2act.data.latents import cache_latents, load_latents
-    from video2act.data.windows import WindowSampler
+    from video2act.data.windows import WindowSampler, frame_stride
     from video2act.model.modeling_video2act import Video2ActPolicy
 
     if steps < 1 or batch_size < 1:
@@ -105,7 +105,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
     cache_latents(dataset, policy, progress=progress)
     s2 = policy.config.system2
     sampler = WindowSampler(episodes, load_latents(dataset, policy), policy.config.chunk_size,
-                            s2.short_window, s2.long_window)
+                            s2.short_window, s2.long_window, stride=frame_stride(dataset.fps))
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps))
