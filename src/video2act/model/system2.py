@@ -44,7 +44,7 @@ import inspect
 import os
 import types
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -152,23 +152,21 @@ class System2Config:
         path = os.path.join(self.pretrained_path, subfolder)
         return path if os.path.isfile(os.path.join(path, "config.json")) else None
 
+    def _full_config(self, cls, overrides: dict, subfolder: str) -> dict:
+        """Complete kwargs of `cls`: its defaults, then `overrides`, then the pretrained config in `subfolder`."""
+        config = _class_defaults(cls) | overrides
+        local = self._local_pretrained(subfolder)
+        if local is not None:
+            config |= {k: v for k, v in cls.load_config(local).items() if not k.startswith("_")}
+        return config
+
     def full_transformer_config(self) -> dict:
         """Complete kwargs of the FULL transformer (defaults, then ``transformer``, then the pretrained config)."""
-        config = _class_defaults(HunyuanVideoTransformer3DModel) | self.transformer
-        local = self._local_pretrained("transformer")
-        if local is not None:
-            loaded = HunyuanVideoTransformer3DModel.load_config(local)
-            config |= {k: v for k, v in loaded.items() if not k.startswith("_")}
-        return config
+        return self._full_config(HunyuanVideoTransformer3DModel, self.transformer, "transformer")
 
     def full_vae_config(self) -> dict:
         """Complete kwargs of the VAE (defaults, then ``vae``, then the pretrained config)."""
-        config = _class_defaults(AutoencoderKLHunyuanVideo) | self.vae
-        local = self._local_pretrained("vae")
-        if local is not None:
-            loaded = AutoencoderKLHunyuanVideo.load_config(local)
-            config |= {k: v for k, v in loaded.items() if not k.startswith("_")}
-        return config
+        return self._full_config(AutoencoderKLHunyuanVideo, self.vae, "vae")
 
     @property
     def cond_dim(self) -> int:
