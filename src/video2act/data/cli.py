@@ -4,8 +4,9 @@
     video2act dataset from-bags bags/ep1 bags/ep2 --instruction "Pick up both bottles." --out data/real
     video2act dataset info data/bottles
     video2act dataset cache-latents --dataset data/bottles --preset small
-    video2act train --dataset data/bottles --preset small --steps 1200 --batch-size 8 --out runs/bottles
-    video2act eval --checkpoint runs/bottles/checkpoints/last --task pick_dual_bottles --episodes 10
+    video2act train --dataset data/bottles data/cup --preset small --steps 6000 --out runs/two_tasks
+    video2act eval --checkpoint runs/two_tasks/checkpoints/last --episodes 50 --out runs/two_tasks/eval
+    video2act eval --shipped --episodes 50
 """
 from __future__ import annotations
 
@@ -48,28 +49,59 @@ def register(subparsers, bench_subparsers) -> None:
     cache.add_argument("--seed", type=int, default=0, help="policy init seed (the VAE of a random-init preset)")
     cache.set_defaults(func=cmd_cache)
 
-    train = subparsers.add_parser("train", help="train a policy on a dataset; checkpoints/<step>/ + last, loss.png")
-    train.add_argument("--dataset", required=True, help="dataset folder")
+    train = subparsers.add_parser(
+        "train", help="train a policy on one or more datasets; checkpoints/<step>/ + last, training.png",
+        description="Train a policy (several datasets: one multi-task policy). Frozen parts are cached per dataset; "
+                    "checkpoints hold EMA weights; --resume continues an interrupted run from checkpoints/last. "
+                    "Runs under accelerate: `accelerate launch --num_processes N -m video2act.cli train ...` "
+                    "trains data-parallel.")
+    train.add_argument("--dataset", required=True, nargs="+", help="dataset folder(s)")
     train.add_argument("--preset", default="small", help="model preset (default small)")
-    train.add_argument("--steps", type=int, required=True, help="optimizer steps")
-    train.add_argument("--batch-size", type=int, default=8, help="samples per step (default 8)")
+    train.add_argument("--steps", type=int, required=True, help="optimizer steps (in all, also when resuming)")
+    train.add_argument("--batch-size", type=int, default=32, help="samples per step and process (default 32)")
     train.add_argument("--out", required=True, help="run folder")
-    train.add_argument("--lr", type=float, default=5e-4, help="peak AdamW learning rate (default 5e-4)")
+    train.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: on a busy 2-core CPU, 2 threads ran 30x slower)")
     train.add_argument("--save-every", type=int, help="checkpoint period in steps (default: at the end only)")
+    train.add_argument("--eval-every", type=int, help="validation loss (and closed-loop success) period in steps")
+    train.add_argument("--eval-episodes", type=int, default=0,
+                       help="closed-loop episodes per task at each --eval-every (default 0: validation loss only)")
+    train.add_argument("--val-fraction", type=float, default=0.05, help="episodes held out for the validation loss (default 0.05)")
+    train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last")
     train.add_argument("--seed", type=int, default=0, help="init and sampling seed (default 0)")
     train.set_defaults(func=cmd_train)
 
-    ev = subparsers.add_parser("eval", help="closed-loop success rate of a checkpoint on the twin (no ROS)")
-    ev.add_argument("--checkpoint", required=True, help="checkpoint folder (e.g. RUN/checkpoints/last)")
-    ev.add_argument("--task", required=True, help="twin task")
-    ev.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
-    ev.add_argument("--first-seed", type=int, default=1000, help="first seed (default 1000: unseen in generate)")
-    ev.add_argument("--replan-every", type=int, default=8, help="System 1 re-plans every k control steps (default 8)")
+    ev = subparsers.add_parser(
+        "eval", help="closed-loop success rate of a checkpoint on the twin (no ROS), on the nodes' schedule",
+        description="Closed-loop evaluation in simulated time with the nodes' asynchronous schedule (System 2 once "
+                    "every RATIO System 1 calls, latencies from config/eval.yaml) through the trajectory streamer's "
+                    "core. Seeds start at config/eval.yaml first_seed (1000: never used to generate data).")
+    which = ev.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="checkpoint folder (e.g. RUN/checkpoints/last)")
+    which.add_argument("--shipped", action="store_true", help="the policy shipped in the repository (policies/small)")
+    ev.add_argument("--task", nargs="+", help="twin task(s) (default: every task the checkpoint was trained on)")
+    ev.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
+    ev.add_argument("--first-seed", type=int, help="first seed (default config/eval.yaml first_seed)")
+    ev.add_argument("--ratio", type=ratio_arg, help="slow/fast ratio 1:N: System 2 once every N System 1 calls "
+                                                    "(default config/eval.yaml, 1:8)")
+    ev.add_argument("--system1-hz", type=float, help="System 1 re-planning rate (default robot.yaml rates.system1_hz)")
+    ev.add_argument("--sync", action="store_true", help="synchronous schedule: System 2 at every re-plan, no latency")
     ev.add_argument("--max-steps", type=int, help="cap on steps per episode (default: the task's limit)")
-    ev.add_argument("--video", help="mp4 of the first episode (head | left | right)")
+    ev.add_argument("--out", help="folder for results.json, success.png and one video per task (first 2 episodes)")
     ev.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ev.set_defaults(func=cmd_eval)
+
+
+def ratio_arg(text: str) -> int:
+    """'1:8' or '8' -> 8."""
+    import argparse
+
+    value = text.split(":", 1)[1] if ":" in text else text
+    if text.count(":") > 1 or (":" in text and text.split(":")[0].strip() != "1") or not value.strip().isdigit() \
+            or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"ratio must look like 1:N with N >= 1 (or N). Got {text!r}")
+    return int(value)
 
 
 def cmd_generate(args) -> int:
@@ -120,22 +152,41 @@ def cmd_train(args) -> int:
     from video2act.training.train import train
 
     r = train(args.dataset, args.preset, args.steps, args.batch_size, args.out, lr=args.lr, threads=args.threads,
-              seed=args.seed, save_every=args.save_every)
-    print(f"{r['steps']} steps at {r['steps_per_s']:.2f} steps/s ({r['threads']} threads); loss "
-          f"{r['first_loss']:.4f} (first 10 %) -> {r['final_loss']:.4f} (last 10 %); checkpoint {r['checkpoint']}")
+              seed=args.seed, save_every=args.save_every, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+              val_fraction=args.val_fraction, ema_decay=args.ema_decay, resume=args.resume)
+    print(f"{r['steps']} steps at {r['steps_per_s']:.2f} steps/s ({r['threads']} threads, {r['processes']} process(es), "
+          f"{r['seconds'] / 60:.1f} min); loss {r['first_loss']:.4f} (first 10 %) -> {r['final_loss']:.4f} (last 10 %); "
+          f"checkpoint {r['checkpoint']}")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from video2act.training.evaluate import evaluate
+    from video2act.training.evaluate import checkpoint_info, evaluate, plot_success, shipped_checkpoint
 
+    checkpoint = shipped_checkpoint() if args.shipped else args.checkpoint
+    tasks = args.task or checkpoint_info(checkpoint).get("tasks")
+    if not tasks:
+        raise SystemExit(f"{checkpoint} records no tasks (dataset.json): name them with --task")
+    out = None
+    if args.out:
+        from pathlib import Path
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    r = evaluate(args.checkpoint, args.task, args.episodes, args.first_seed, args.replan_every, args.max_steps,
-                 args.video, args.threads)
-    print(f"{'seed':>6s} {'success':>8s} {'steps':>6s} {'replans':>8s}")
-    for e in r["episodes"]:
-        print(f"{e['seed']:6d} {str(e['success']):>8s} {e['steps']:6d} {e['replans']:8d}")
-    n = len(r["episodes"])
-    print(f"success {sum(e['success'] for e in r['episodes'])}/{n} = {100 * r['success_rate']:.0f} % "
-          f"({args.task}, {time.perf_counter() - start:.0f} s)")
+    results = {}
+    for task in tasks:
+        r = evaluate(checkpoint, task, args.episodes, args.first_seed, args.max_steps,
+                     str(out / f"{task}.mp4") if out else None, args.threads, ratio=args.ratio, synchronous=args.sync,
+                     system1_hz=args.system1_hz)
+        results[task] = r
+        ok = [e["seed"] for e in r["episodes"] if e["success"]]
+        print(f"{task}: {len(ok)}/{len(r['episodes'])} ({r['schedule']}); successful seeds {ok}")
+    print(f"\n{'task':<24s} {'success':>8s}   ({time.perf_counter() - start:.0f} s, {checkpoint})")
+    for task, r in results.items():
+        print(f"{task:<24s} {100 * r['success_rate']:7.0f} %")
+    if out:
+        (out / "results.json").write_text(json.dumps({"checkpoint": str(checkpoint), "results": results}, indent=1))
+        plot_success({t: r["success_rate"] for t, r in results.items()}, args.episodes, out / "success.png")
+        print(f"results, success.png and videos in {out}")
     return 0

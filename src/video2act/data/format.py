@@ -27,6 +27,8 @@ class Episode:
         action: (T, 14) float32 commanded joint target of each step.
         instruction: the language instruction.
         task: task name (or "" for real data); source: where it came from (seed, bag path).
+        objects: optional (T, D) float32 ground-truth object poses (the twin's `Task.object_state`); real
+            data has none. Only the sanity ladder's oracle policy reads them.
     """
 
     images: dict
@@ -35,6 +37,7 @@ class Episode:
     instruction: str
     task: str = ""
     source: str = ""
+    objects: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.state.shape[0])
@@ -50,6 +53,9 @@ class Episode:
                 raise DatasetError(f"{name} holds non-finite values")
         if t < 1:
             raise DatasetError("an episode needs at least one step")
+        if self.objects is not None and (not isinstance(self.objects, np.ndarray) or self.objects.ndim != 2
+                                         or self.objects.shape[0] != t or not np.isfinite(self.objects).all()):
+            raise DatasetError(f"objects must be a finite ({t}, D) array. Got {getattr(self.objects, 'shape', None)}")
         if not isinstance(self.instruction, str) or not self.instruction.strip():
             raise DatasetError(f"instruction must be a non-empty string. Got {self.instruction!r}")
         if cameras is not None and sorted(self.images) != sorted(cameras):
@@ -69,6 +75,8 @@ def episode_file(index: int) -> str:
 
 def write_episode(path: Path, episode: Episode) -> None:
     arrays = {f"images_{cam}": img for cam, img in episode.images.items()}
+    if episode.objects is not None:
+        arrays["objects"] = episode.objects.astype(np.float32)
     np.savez_compressed(path, state=episode.state.astype(np.float32), action=episode.action.astype(np.float32),
                         instruction=np.array(episode.instruction), **arrays)
 
@@ -84,7 +92,7 @@ def read_episode(path: Path, cameras) -> Episode:
             if missing:
                 raise DatasetError(f"{path} lacks arrays {missing}; it has {sorted(z.files)}")
             return Episode(images={c: z[f"images_{c}"] for c in cameras}, state=z["state"], action=z["action"],
-                           instruction=str(z["instruction"]))
+                           instruction=str(z["instruction"]), objects=z["objects"] if "objects" in z else None)
     except DatasetError:
         raise
     except Exception as e:  # zip / pickle / truncation errors of a damaged file

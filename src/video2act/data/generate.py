@@ -19,19 +19,21 @@ def record_expert_episode(env, task: str, seed: int, max_steps: int | None = Non
     obs = env.reset(task, seed)
     expert = make_expert(env)
     images = {cam: [] for cam in obs["images"]}
-    states, actions = [], []
+    states, actions, objects = [], [], []
     done, success = False, False
     while not done:
         target = env.clamp(expert.act())  # what the robot is really told to do
         for cam, img in obs["images"].items():
             images[cam].append(img)
         states.append(obs["state"])
+        objects.append(obs["objects"])
         actions.append(target.astype(np.float32))
         obs, success, done, _ = env.step(target)
         if max_steps is not None and len(actions) >= max_steps:
             break
     episode = Episode(images={c: np.stack(v) for c, v in images.items()}, state=np.stack(states).astype(np.float32),
-                      action=np.stack(actions), instruction=obs["instruction"], task=task, source=f"expert seed {seed}")
+                      action=np.stack(actions), instruction=obs["instruction"], task=task, source=f"expert seed {seed}",
+                      objects=np.stack(objects))
     return episode, bool(success)
 
 

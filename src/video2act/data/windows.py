@@ -5,6 +5,10 @@
     high latents   T_s frames ending at t       every `frame_stride`-th frame (the System 2 frame rate,
     low latents    T_l frames ending at t       robot.yaml rates.system2_frame_hz); before the episode
                                                 start the first frame repeated (eval primes the same way)
+    or, for a frozen System 2, its cached tokens from the windows ending at the newest System 2 frame at
+    or before t - lag, lag drawn in [0, max_feature_lag] steps: System 1 acts on features that are as old
+    as System 2's period and latency make them on the robot
+    objects        true object poses at t (when the dataset has them)
 """
 from __future__ import annotations
 
@@ -38,10 +42,15 @@ class WindowSampler:
         stride: dataset frames between two System 2 frames (see frame_stride).
     """
 
-    def __init__(self, episodes, latents, chunk_size: int, short_window: int, long_window: int, stride: int = 1):
-        if len(episodes) != len(latents) or not episodes:
-            raise ValueError(f"need one latent pair per episode. Got {len(episodes)} episodes, {len(latents)} latents")
-        self.episodes, self.latents = episodes, latents
+    def __init__(self, episodes, latents, chunk_size: int, short_window: int, long_window: int, stride: int = 1,
+                 tokens=None, max_feature_lag: int = 0):
+        source = tokens if tokens is not None else latents
+        if source is None or len(episodes) != len(source) or not episodes:
+            raise ValueError(f"need one latent (or token) pair per episode. Got {len(episodes)} episodes, "
+                             f"{None if source is None else len(source)} pairs")
+        self.episodes, self.latents, self.tokens = episodes, latents, tokens
+        self.max_feature_lag = int(max_feature_lag)
+        self.with_objects = all(e.objects is not None for e in episodes)
         self.chunk_size, self.short_window, self.long_window = int(chunk_size), int(short_window), int(long_window)
         self.stride = int(stride)
         # every (episode, step) pair is one sample
@@ -50,34 +59,49 @@ class WindowSampler:
     def __len__(self) -> int:
         return len(self.index)
 
-    def item(self, episode: int, t: int) -> dict:
-        """One sample (no batch axis): images {cam: (H, W, 3)}, state (14,), action (H, 14),
-        high (C, T_s, h, w), low (C, T_l, h', w'), instruction."""
+    def item(self, episode: int, t: int, lag: int = 0) -> dict:
+        """One sample (no batch axis): images {cam: (H, W, 3)}, state (14,), action (H, 14), instruction, and
+        high (C, T_s, h, w) + low (C, T_l, h', w') latents, or spatial (Ns, D) + motion (Nm, D) tokens from
+        System 2's newest frame at or before t - lag; objects (D_obj,) where the dataset has them."""
         ep = self.episodes[episode]
-        high, low = self.latents[episode]
-        return {
+        out = {
             "images": {cam: img[t] for cam, img in ep.images.items()},
             "state": ep.state[t],
             "action": ep.action[future_window(t, len(ep), self.chunk_size)],
-            "high": high[past_window(t, self.short_window, self.stride)].transpose(1, 0, 2, 3),
-            "low": low[past_window(t, self.long_window, self.stride)].transpose(1, 0, 2, 3),
             "instruction": ep.instruction,
         }
+        if self.tokens is not None:
+            spatial, motion = self.tokens[episode]
+            j = max(0, t - lag) // self.stride
+            out.update(spatial=spatial[j], motion=motion[j])
+        else:
+            high, low = self.latents[episode]
+            out.update(high=high[past_window(t, self.short_window, self.stride)].transpose(1, 0, 2, 3),
+                       low=low[past_window(t, self.long_window, self.stride)].transpose(1, 0, 2, 3))
+        if self.with_objects:
+            out["objects"] = ep.objects[t]
+        return out
 
-    def batch(self, pairs) -> dict:
-        """[(episode, t), ...] -> the batch dict of Video2ActPolicy.forward (torch tensors, uint8 images)."""
+    def batch(self, pairs, lags=None) -> dict:
+        """[(episode, t), ...] (+ feature lags) -> the batch dict of Video2ActPolicy.forward (torch tensors,
+        uint8 images)."""
         import torch
 
-        items = [self.item(int(e), int(t)) for e, t in pairs]
-        return {
+        lags = np.zeros(len(pairs), dtype=int) if lags is None else lags
+        items = [self.item(int(e), int(t), int(lag)) for (e, t), lag in zip(pairs, lags)]
+        out = {
             "images": {cam: np.stack([it["images"][cam] for it in items]) for cam in items[0]["images"]},
             "state": torch.from_numpy(np.stack([it["state"] for it in items])),
             "action": torch.from_numpy(np.stack([it["action"] for it in items])),
-            "high_latents": torch.from_numpy(np.stack([it["high"] for it in items])),
-            "low_latents": torch.from_numpy(np.stack([it["low"] for it in items])),
             "instruction": [it["instruction"] for it in items],
         }
+        keys = {"spatial": "spatial", "motion": "motion", "high": "high_latents", "low": "low_latents", "objects": "objects"}
+        for key, name in keys.items():
+            if key in items[0]:
+                out[name] = torch.from_numpy(np.stack([it[key] for it in items]))
+        return out
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict:
-        """A batch of `batch_size` samples drawn uniformly over every (episode, step)."""
-        return self.batch(self.index[rng.integers(0, len(self.index), size=batch_size)])
+        """A batch of `batch_size` samples drawn uniformly over every (episode, step), feature lags uniform."""
+        pairs = self.index[rng.integers(0, len(self.index), size=batch_size)]
+        return self.batch(pairs, rng.integers(0, self.max_feature_lag + 1, size=batch_size))

@@ -16,8 +16,11 @@ from pathlib import Path
 from video2act.config import config_dir, load_config
 from video2act.model.system2 import System2Config
 
-PRESETS = ("paper", "small", "tiny")
+PRESETS = ("paper", "small", "small_oracle", "tiny")
 SCHEDULERS = ("ddim", "dpm")
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+IMAGE_ENCODERS = ("siglip", "keypoints", "objects")
+FREEZABLE = ("text_encoder", "system2")
 
 
 @dataclass
@@ -25,14 +28,23 @@ class EncoderConfig:
     """One pretrained-able encoder.
 
     Args:
-        config: kwargs of the transformers config class (SiglipVisionConfig for images, T5Config for text); the
-            network is built from it when `pretrained` is None, and it documents the expected architecture otherwise.
+        config: kwargs of the encoder class: the transformers config (SiglipVisionConfig for images, T5Config for
+            text) for "siglip" / the text encoder, KeypointImageEncoder kwargs for "keypoints", ObjectStateEncoder
+            kwargs for "objects"; the network is built from it when `pretrained` is None, and it documents the
+            expected architecture otherwise.
         pretrained: local directory or hub id loaded with `from_pretrained` by `Video2ActPolicy.from_preset`
             (None: randomly initialised from `config`). A saved policy checkpoint never needs it again.
+        type: image encoders only: "siglip" (paper: SigLIP patch tokens), "keypoints" (small: CNN +
+            spatial-softmax keypoint tokens, keypoints.py) or "objects" (sanity ladder: true object poses).
     """
 
     config: dict
     pretrained: str | None = None
+    type: str = "siglip"
+
+    def __post_init__(self):
+        if self.type not in IMAGE_ENCODERS:
+            raise ValueError(f"encoder type must be one of {list(IMAGE_ENCODERS)}. Got {self.type!r}")
 
 
 @dataclass
@@ -65,16 +77,32 @@ class DiffusionConfig:
         beta_schedule: diffusers beta schedule name.
         scheduler: sampler used by act(): "ddim" (DDIMScheduler, eta 0) or "dpm" (DPMSolverMultistepScheduler).
         num_inference_steps: denoising steps per act() call.
+        prediction_type: what the DiT predicts: "sample" (the clean chunk), "epsilon" or "v_prediction".
+        timestep_spacing: diffusers spacing of the sampling steps. "trailing" starts at the last training step,
+            i.e. from pure noise, so sampling is unbiased; "leading" starts where the true sample still keeps
+            signal the noise does not have, which pulls samples toward the dataset mean.
+        clip_sample: bound of the clean-sample estimate in normalised units at every sampling step (None: no
+            bound). With "sample" prediction the estimate is the network output itself, so it cannot explode at
+            alpha_bar ~ 0 the way an epsilon model's (x - sqrt(1 - a) eps) / sqrt(a) does.
     """
 
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
     scheduler: str = "dpm"
     num_inference_steps: int = 5
+    prediction_type: str = "sample"
+    timestep_spacing: str = "trailing"
+    clip_sample: float | None = 5.0
 
     def __post_init__(self):
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"diffusion.scheduler must be one of {list(SCHEDULERS)}. Got {self.scheduler!r}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"diffusion.prediction_type must be one of {list(PREDICTION_TYPES)}. Got {self.prediction_type!r}")
+        if self.timestep_spacing not in ("leading", "trailing", "linspace"):
+            raise ValueError(f"diffusion.timestep_spacing must be leading, trailing or linspace. Got {self.timestep_spacing!r}")
+        if self.clip_sample is not None and not self.clip_sample > 0:
+            raise ValueError(f"diffusion.clip_sample must be > 0 or null. Got {self.clip_sample}")
         if not 1 <= self.num_inference_steps <= self.num_train_timesteps:
             raise ValueError(
                 f"diffusion.num_inference_steps must be in [1, {self.num_train_timesteps}]. Got {self.num_inference_steps}"
@@ -97,6 +125,13 @@ class Video2ActConfig:
         chunk_size: actions per chunk (H).
         action_dim, state_dim: 14-d layout [left j1..j6, left gripper, right j1..j6, right gripper].
         cameras: camera names System 1 reads; System 2 uses the first one (the head camera).
+        frozen: parts that are not trained ("text_encoder", "system2": its Q-formers and conditioning
+            projections; the VDM itself is always frozen). Frozen parts are computed once per dataset in training
+            (text tokens per instruction, System 2 tokens per frame window).
+        system2_image_condition: feed the head camera's image-encoder tokens into System 2's conditioning (the
+            paper feeds SigLIP embeddings); off when the image encoder is trained, so System 2 stays cacheable.
+        object_aux_weight: weight of an auxiliary loss that reads the true object poses (where a dataset has
+            them) from the head camera's keypoints; training only, nothing of it is used to act.
     """
 
     preset: str
@@ -111,10 +146,20 @@ class Video2ActConfig:
     action_dim: int = 14
     state_dim: int = 14
     cameras: tuple = ("head", "left", "right")
+    frozen: tuple = ()
+    system2_image_condition: bool = True
+    object_aux_weight: float = 0.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.cameras = tuple(self.cameras)
+        self.frozen = tuple(self.frozen)
+        unknown = sorted(set(self.frozen) - set(FREEZABLE))
+        if unknown:
+            raise ValueError(f"frozen may name {list(FREEZABLE)}. Got {unknown}")
+        if self.system2_image_condition and self.image_encoder.type != "siglip":
+            raise ValueError("system2_image_condition needs the 'siglip' image encoder (System 2 is conditioned on "
+                             f"its patch tokens). Got image_encoder.type {self.image_encoder.type!r}")
         if self.tokenizer not in ("byt5", "pretrained"):
             raise ValueError(f"tokenizer must be one of ['byt5', 'pretrained']. Got {self.tokenizer!r}")
         if len(self.cameras) == 0 or len(set(self.cameras)) != len(self.cameras):
@@ -123,9 +168,9 @@ class Video2ActConfig:
     # ---- derived numbers (so they cannot drift from the encoder configs) ----
     @property
     def image_size(self) -> tuple[int, int]:
-        """System 1 input (H, W): act() resizes every camera image to this."""
-        s = int(self.image_encoder.config["image_size"])
-        return (s, s)
+        """System 1 input (H, W): act() resizes every camera image to this (SigLIP: square; keypoints: H, W)."""
+        s = self.image_encoder.config.get("image_size", 32)
+        return (int(s[0]), int(s[1])) if isinstance(s, (list, tuple)) else (int(s), int(s))
 
     @property
     def image_dim(self) -> int:
@@ -146,6 +191,7 @@ class Video2ActConfig:
             d[key] = dataclasses.asdict(d[key])
         d["system2"] = self.system2.to_dict()
         d["cameras"] = list(self.cameras)
+        d["frozen"] = list(self.frozen)
         return d
 
     @classmethod

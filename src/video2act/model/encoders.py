@@ -1,5 +1,8 @@
 """System 1 image and text encoders (transformers SiglipVisionModel / T5EncoderModel) and the instruction tokenizer.
 
+The image encoder class is named by `image_encoder.type`: "siglip" (paper), "keypoints" (small preset: CNN +
+spatial softmax, keypoints.py) or "objects" (the sanity ladder's oracle on true object poses).
+
 The same classes serve every preset; only their configs differ (config/presets/*.yaml). The paper preset loads
 pretrained SigLIP ViT-L and T5 v1.1 XXL with `from_pretrained` (local path or hub id); small / tiny build them from
 small configs of the same classes, with transformers' ByT5Tokenizer (bytes + 3 specials: no vocab file, nothing
@@ -12,6 +15,7 @@ from torch import nn
 from transformers import AutoTokenizer, ByT5Tokenizer, SiglipVisionConfig, SiglipVisionModel, T5Config, T5EncoderModel
 
 from video2act.model.configuration_video2act import Video2ActConfig
+from video2act.model.keypoints import KeypointImageEncoder, ObjectStateEncoder
 
 
 class Video2ActEncoders(nn.Module):
@@ -28,9 +32,14 @@ class Video2ActEncoders(nn.Module):
         super().__init__()
         self.max_text_tokens = config.max_text_tokens
         img, txt = config.image_encoder, config.text_encoder
+        self.image_type = img.type
         # SigLIP's attention-pooling head is dropped: System 1 cross-attends to all patch tokens.
         img_kwargs = {**img.config, "vision_use_head": False}
-        if load_pretrained and img.pretrained:
+        if img.type == "keypoints":
+            self.image_encoder = KeypointImageEncoder(**img.config)
+        elif img.type == "objects":
+            self.image_encoder = ObjectStateEncoder(**img.config)
+        elif load_pretrained and img.pretrained:
             self.image_encoder = SiglipVisionModel.from_pretrained(img.pretrained, vision_use_head=False)
         else:
             self.image_encoder = SiglipVisionModel(SiglipVisionConfig(**img_kwargs))
@@ -57,7 +66,12 @@ class Video2ActEncoders(nn.Module):
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels (B, V, 3, H, W) in [-1, 1] -> tokens (B, V * N_patches, D_img); all V cameras in one batch."""
         b, v = pixels.shape[:2]
-        tokens = self.image_encoder(pixel_values=pixels.flatten(0, 1)).last_hidden_state  # (B*V, N, D)
+        if self.image_type == "objects":
+            raise ValueError("the 'objects' image encoder reads object poses, not pixels (encode_objects)")
+        if self.image_type == "keypoints":
+            tokens = self.image_encoder(pixels.flatten(0, 1))  # (B*V, K, D)
+        else:
+            tokens = self.image_encoder(pixel_values=pixels.flatten(0, 1)).last_hidden_state  # (B*V, N, D)
         return tokens.reshape(b, v * tokens.shape[1], tokens.shape[2])  # (B, V*N, D)
 
     def tokenize(self, instructions: list[str], device=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -74,6 +74,13 @@ class Video2ActPolicy(nn.Module):
         self.system2 = System2FeatureExtractor(s2, meta=meta)
         # System 1 context projections; one learned type embedding per camera, text, spatial, motion.
         self.image_proj = nn.Linear(config.image_dim, hidden)
+        if config.object_aux_weight > 0:
+            if config.image_encoder.type != "keypoints":
+                raise ValueError("object_aux_weight needs the 'keypoints' image encoder (it reads keypoint coordinates)")
+            from video2act.sim.tasks import OBJECT_DIM
+
+            k = int(config.image_encoder.config["num_keypoints"])
+            self.object_aux_head = nn.Sequential(nn.Linear(2 * k, hidden), nn.SiLU(), nn.Linear(hidden, OBJECT_DIM))
         self.text_proj = nn.Linear(config.text_dim, hidden)
         self.spatial_proj = nn.Linear(s2.token_dim, hidden)
         self.motion_proj = nn.Linear(s2.token_dim, hidden)
@@ -82,6 +89,11 @@ class Video2ActPolicy(nn.Module):
         self.s2_text_proj = nn.Linear(config.text_dim, s2.cond_dim)
         self.s2_image_proj = nn.Linear(config.image_dim, s2.cond_dim)
         self.s2_pooled_proj = nn.Linear(config.text_dim, s2.pooled_dim)
+        if "text_encoder" in config.frozen:
+            self.encoders.text_encoder.requires_grad_(False)
+        if "system2" in config.frozen:
+            for module in (self.system2, self.s2_text_proj, self.s2_image_proj, self.s2_pooled_proj):
+                module.requires_grad_(False)
         self.dit = Video2ActDiT(
             action_dim=config.action_dim,
             state_dim=config.state_dim,
@@ -101,13 +113,19 @@ class Video2ActPolicy(nn.Module):
         with torch.device("cpu"):  # schedulers hold real tables even when the network is built on meta
             self.train_scheduler = DDPMScheduler(
                 num_train_timesteps=d.num_train_timesteps, beta_schedule=d.beta_schedule,
-                prediction_type="epsilon", clip_sample=False,
+                prediction_type=d.prediction_type, clip_sample=False,
             )
-            sampler = DDIMScheduler if d.scheduler == "ddim" else DPMSolverMultistepScheduler
-            # "leading" spacing: sampling starts at a step with alpha_bar ~1e-2..1e-1. With the cosine
-            # schedule, alpha_bar at the last training step is ~0, and the x0 estimate (divided by
-            # sqrt(alpha_bar)) explodes there: a trained policy then sampled actions of +-300 rad.
-            self.sample_scheduler = sampler.from_config(self.train_scheduler.config, timestep_spacing="leading")
+            # See DiffusionConfig: "trailing" + "sample" prediction starts from pure noise (no pull toward the
+            # dataset mean) and the clean-sample estimate is the network output (no 1/sqrt(alpha_bar) blow-up).
+            if d.scheduler == "ddim":
+                self.sample_scheduler = DDIMScheduler.from_config(
+                    self.train_scheduler.config, timestep_spacing=d.timestep_spacing,
+                    clip_sample=d.clip_sample is not None, clip_sample_range=d.clip_sample or 1.0)
+            else:
+                self.sample_scheduler = DPMSolverMultistepScheduler.from_config(
+                    self.train_scheduler.config, timestep_spacing=d.timestep_spacing,
+                    thresholding=d.clip_sample is not None, sample_max_value=d.clip_sample or 1.0,
+                    dynamic_thresholding_ratio=1.0, final_sigmas_type="zero")
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ construction / checkpoints
@@ -146,7 +164,10 @@ class Video2ActPolicy(nn.Module):
             return {k: v for k, v in hf_config.to_diff_dict().items() if k not in skip}
 
         c = copy.deepcopy(self.config)
-        c.image_encoder = EncoderConfig(model_kwargs(self.encoders.image_encoder.config))
+        if c.image_encoder.type == "siglip":
+            c.image_encoder = EncoderConfig(model_kwargs(self.encoders.image_encoder.config))
+        else:
+            c.image_encoder = EncoderConfig(c.image_encoder.config, type=c.image_encoder.type)
         c.text_encoder = EncoderConfig(model_kwargs(self.encoders.text_encoder.config))
         c.system2 = dataclasses.replace(
             c.system2, pretrained_path=None, vae=c.system2.full_vae_config(),
@@ -212,8 +233,13 @@ class Video2ActPolicy(nn.Module):
         return System2Stream(self)
 
     def train(self, mode: bool = True):
-        self._text_cache.clear()  # cached instruction tokens belong to the weights of the moment
+        if not self.text_frozen:
+            self._text_cache.clear()  # cached instruction tokens belong to the weights of the moment
         return super().train(mode)
+
+    @property
+    def text_frozen(self) -> bool:
+        return "text_encoder" in self.config.frozen
 
     # ------------------------------------------------------------------ conditioning
     @property
@@ -250,13 +276,14 @@ class Video2ActPolicy(nn.Module):
         for s in instructions:
             if not isinstance(s, str) or not s.strip():
                 raise ValueError(f"instruction must be a non-empty string. Got {s!r}")
-        if self.training or torch.is_grad_enabled():
+        if not self.text_frozen and (self.training or torch.is_grad_enabled()):
             ids, mask = self.encoders.tokenize(instructions, self.device)
             return self.encoders.encode_text(ids, mask), mask
-        for s in instructions:
+        for s in instructions:  # frozen (or inference): computed once per instruction
             if s not in self._text_cache:
                 ids, mask = self.encoders.tokenize([s], self.device)
-                self._text_cache[s] = (self.encoders.encode_text(ids, mask), mask)
+                with torch.no_grad():
+                    self._text_cache[s] = (self.encoders.encode_text(ids, mask), mask)
         tokens = torch.cat([self._text_cache[s][0] for s in instructions])
         return tokens, torch.cat([self._text_cache[s][1] for s in instructions])
 
@@ -266,21 +293,37 @@ class Video2ActPolicy(nn.Module):
         text_tokens (B, L, D_txt), text_mask (B, L), head_pixels (B, 3, h, w) ->
         cond_tokens (B, N_img + L, cond_dim), cond_mask (B, N_img + L) bool, pooled (B, pooled_dim).
         """
-        img = self.encoders.encode_images(head_pixels[:, None])  # (B, N_img, D_img)
-        # Image tokens first: HunyuanVideo needs a prefix mask (valid tokens first, text padding last).
-        tokens = torch.cat([self.s2_image_proj(img), self.s2_text_proj(text_tokens)], dim=1)
-        mask = torch.cat([torch.ones(img.shape[:2], dtype=torch.bool, device=img.device), text_mask], dim=1)
+        tokens, mask = self.s2_text_proj(text_tokens), text_mask
+        if self.config.system2_image_condition:
+            img = self.encoders.encode_images(head_pixels[:, None])  # (B, N_img, D_img)
+            # Image tokens first: HunyuanVideo needs a prefix mask (valid tokens first, text padding last).
+            tokens = torch.cat([self.s2_image_proj(img), tokens], dim=1)
+            mask = torch.cat([torch.ones(img.shape[:2], dtype=torch.bool, device=img.device), text_mask], dim=1)
         weights = text_mask.to(text_tokens.dtype)[..., None]  # (B, L, 1)
         pooled = self.s2_pooled_proj((text_tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0))
         return tokens, mask, pooled
 
-    def system1_context(self, pixels: torch.Tensor, text_tokens: torch.Tensor, text_mask: torch.Tensor,
-                        spatial: torch.Tensor, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """pixels (B, V, 3, h, w), text (B, L, D_txt) + mask (B, L), spatial (B, Ns, D_tok), motion (B, Nm, D_tok)
-        -> context (B, V*N_img + L + Ns + Nm, D), mask (same length) bool."""
+    def image_tokens(self, pixels: torch.Tensor, objects: torch.Tensor | None = None) -> torch.Tensor:
+        """pixels (B, V, 3, h, w) -> (B, V, N, D_img) tokens per camera; the "objects" oracle encoder reads
+        `objects` (B, OBJECT_DIM) instead and returns one group (B, 1, slots, D_img)."""
         b, v = pixels.shape[:2]
-        img = self.image_proj(self.encoders.encode_images(pixels))  # (B, V*N, D)
-        img = img.view(b, v, -1, img.shape[-1]) + self.context_type[:v, None]  # (B, V, N, D)
+        if self.config.image_encoder.type == "objects":
+            if objects is None:
+                raise ValueError("this policy's image encoder is the 'objects' oracle: pass the true object poses")
+            return self.encoders.image_encoder(objects.to(self.device).float())[:, None]
+        tokens = self.encoders.encode_images(pixels)  # (B, V*N, D_img)
+        return tokens.view(b, v, -1, tokens.shape[-1])
+
+    def system1_context(self, pixels: torch.Tensor, text_tokens: torch.Tensor, text_mask: torch.Tensor,
+                        spatial: torch.Tensor, motion: torch.Tensor, objects: torch.Tensor | None = None,
+                        image_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """pixels (B, V, 3, h, w), text (B, L, D_txt) + mask (B, L), spatial (B, Ns, D_tok), motion (B, Nm, D_tok)
+        -> context (B, V*N_img + L + Ns + Nm, D), mask (same length) bool. image_tokens: precomputed
+        image_tokens(pixels, objects)."""
+        if image_tokens is None:
+            image_tokens = self.image_tokens(pixels, objects)
+        b, v = image_tokens.shape[:2]
+        img = self.image_proj(image_tokens) + self.context_type[:v, None]  # (B, V, N, D)
         n_types = self.context_type.shape[0]
         parts = [
             img.flatten(1, 2),
@@ -307,12 +350,13 @@ class Video2ActPolicy(nn.Module):
 
     @torch.no_grad()
     def act(self, images: dict, state: np.ndarray, instruction: str, features: SlowFeatures,
-            seed: int | None = None) -> np.ndarray:
+            seed: int | None = None, objects: np.ndarray | None = None) -> np.ndarray:
         """One action chunk: (chunk_size, action_dim) float32 absolute joint targets.
 
         images: {camera: (H, W, 3) uint8 RGB} for every config camera (any size; resized, see module docstring).
         state: (state_dim,) current joint positions. features: newest SlowFeatures from System 2.
         seed: seeds the initial noise (same seed -> identical chunk); None draws from torch's global RNG.
+        objects: true object poses, read only by the sanity ladder's "objects" oracle encoder.
         """
         state_arr = np.asarray(state, dtype=np.float32)
         if state_arr.shape != (self.config.state_dim,) or not np.isfinite(state_arr).all():
@@ -326,7 +370,8 @@ class Video2ActPolicy(nn.Module):
         # ---- conditioning: once per call
         pixels = self.preprocess_images(images)  # (1, V, 3, h, w)
         text, text_mask = self.encode_instructions([instruction])
-        context, mask = self.system1_context(pixels, text, text_mask, spatial, motion)
+        obj = None if objects is None else torch.as_tensor(np.asarray(objects, dtype=np.float32))[None]
+        context, mask = self.system1_context(pixels, text, text_mask, spatial, motion, objects=obj)
         state_n = (torch.from_numpy(state_arr).to(self.device) - self.state_mean) / self.state_std  # (S,)
         # ---- denoising loop: only the DiT per step
         generator = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
@@ -335,24 +380,25 @@ class Video2ActPolicy(nn.Module):
         scheduler = self.sample_scheduler
         scheduler.set_timesteps(self.config.diffusion.num_inference_steps, device=self.device)
         for t in scheduler.timesteps:
-            eps = self.dit(x, t, state_n[None], context, mask)
-            x = scheduler.step(eps, t, x).prev_sample
+            out = self.dit(x, t, state_n[None], context, mask)  # epsilon, clean sample or v: prediction_type
+            x = scheduler.step(out, t, x).prev_sample
         actions = x[0] * self.action_std + self.action_mean  # (H, A)
         return actions.float().cpu().numpy()
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        """Epsilon-prediction loss.
+        """Diffusion loss (MSE against `diffusion.prediction_type`'s target) + the optional object auxiliary loss.
 
         batch:
             images: {camera: (B, H, W, 3) uint8}; state: (B, S) raw; action: (B, H, A) raw;
             instruction: list of B strings;
-            System 2 tokens, either precomputed `spatial` (B, Ns, D_tok) and `motion` (B, Nm, D_tok), or cached VAE
-            latents `high_latents` (B, C, T_s, h, w) and `low_latents` (B, C, T_l, h', w') run through the frozen
-            truncated VDM and the (trained) Q-formers;
+            System 2 tokens, either precomputed `spatial` (B, Ns, D_tok) and `motion` (B, Nm, D_tok) (a frozen
+            System 2's cache), or cached VAE latents `high_latents` (B, C, T_s, h, w) and `low_latents`
+            (B, C, T_l, h', w') run through the frozen truncated VDM and the Q-formers;
+            optional `objects` (B, OBJECT_DIM) true object poses (oracle encoder input / auxiliary target);
             optional `noise` (B, H, A) and `timesteps` (B,) to evaluate the loss at fixed draws.
         Returns:
-            loss (scalar tensor), info {"loss": float}.
+            loss (scalar tensor), info {"loss": float total, "diffusion": float, "object_aux": float (if used)}.
         """
         pixels = self.preprocess_images(batch["images"])  # (B, V, 3, h, w)
         text, text_mask = self.encode_instructions(list(batch["instruction"]))
@@ -361,7 +407,15 @@ class Video2ActPolicy(nn.Module):
         else:
             cond = self.system2_condition(text, text_mask, pixels[:, 0])
             spatial, motion = self.system2(batch["high_latents"].to(self.device), batch["low_latents"].to(self.device), *cond)
-        context, mask = self.system1_context(pixels, text, text_mask, spatial, motion)
+        objects = batch.get("objects")
+        aux = self.config.object_aux_weight > 0 and objects is not None
+        if aux:  # keypoints once: the same (augmented) coordinates feed the tokens and the auxiliary head
+            encoder = self.encoders.image_encoder
+            coords = encoder.keypoints(pixels.flatten(0, 1))  # (B*V, K, 2)
+            image_tokens = encoder.embed(coords).view(*pixels.shape[:2], *coords.shape[1:2], -1)  # (B, V, K, D_img)
+        else:
+            image_tokens = self.image_tokens(pixels, objects)  # (B, V, N, D_img)
+        context, mask = self.system1_context(pixels, text, text_mask, spatial, motion, image_tokens=image_tokens)
         state = (batch["state"].to(self.device).float() - self.state_mean) / self.state_std  # (B, S)
         actions = (batch["action"].to(self.device).float() - self.action_mean) / self.action_std  # (B, H, A)
         b = actions.shape[0]
@@ -372,8 +426,21 @@ class Video2ActPolicy(nn.Module):
             timesteps = torch.randint(0, self.train_scheduler.config.num_train_timesteps, (b,), device=self.device)
         timesteps = timesteps.to(self.device).long()
         noisy = self.train_scheduler.add_noise(actions, noise, timesteps)
-        loss = F.mse_loss(self.dit(noisy, timesteps, state, context, mask), noise)
-        return loss, {"loss": float(loss.detach())}
+        kind = self.config.diffusion.prediction_type
+        target = {"epsilon": noise, "sample": actions}.get(kind)
+        if target is None:  # v_prediction
+            target = self.train_scheduler.get_velocity(actions, noise, timesteps)
+        diffusion = F.mse_loss(self.dit(noisy, timesteps, state, context, mask), target)
+        loss, info = diffusion, {"diffusion": float(diffusion.detach())}
+        if aux:
+            # keypoints of the head camera -> object poses (dm-scale units): teaches the filters what to find
+            coords = coords.view(b, pixels.shape[1], *coords.shape[1:])[:, 0]  # (B, K, 2)
+            scale = coords.new_tensor([10.0, 10.0, 10.0, 1.0]).repeat(objects.shape[1] // 4)
+            aux = F.mse_loss(self.object_aux_head(coords.flatten(1)), objects.to(coords) * scale)
+            loss = loss + self.config.object_aux_weight * aux
+            info["object_aux"] = float(aux.detach())
+        info["loss"] = float(loss.detach())
+        return loss, info
 
     # ------------------------------------------------------------------ reporting
     def parameter_table(self) -> dict[str, int]:
@@ -382,7 +449,7 @@ class Video2ActPolicy(nn.Module):
             return sum(p.numel() for p in module.parameters())
 
         table = {
-            "image encoder (SigLIP)": count(self.encoders.image_encoder),
+            f"image encoder ({self.config.image_encoder.type})": count(self.encoders.image_encoder),
             "text encoder (T5)": count(self.encoders.text_encoder),
         }
         for name, child in self.system2.named_children():

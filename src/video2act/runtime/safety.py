@@ -9,7 +9,7 @@ Behaviour:
 - non-finite target -> counted, the last safe pose is held; non-finite measured -> ignored;
 - target None (stale chunk upstream) or measured None (stale feedback) -> the last safe pose is held;
 - start and resume begin at the measured pose and move at soft_start_scale of the speed limit
-  until the command has caught up with the target (or soft_start_timeout has passed);
+  until the target is within one full-speed step of the command (or soft_start_timeout has passed);
 - estop() holds the last safe pose until resume().
 """
 from __future__ import annotations
@@ -85,13 +85,15 @@ class SafetyFilter:
         clipped = self.robot.clip(target)
         if np.any(clipped != target):
             self.stats["limit_clamped"] += 1
-        cap = self.max_step * (self.soft_start_scale if self._soft_until is not None else 1.0)
         delta = clipped - self._last
-        caught_up = bool(np.all(np.abs(delta) <= cap))
-        if not caught_up:
-            self.stats["rate_limited"] += 1
+        # Caught up = the target is within one full-speed step: a plan moving at full speed would otherwise
+        # never be "reached" at soft-start speed, and the command would trail it until the time-out.
+        caught_up = bool(np.all(np.abs(delta) <= self.max_step))
         if self._soft_until is not None and (caught_up or now >= self._soft_until):
-            self._soft_until = None  # full speed from the next tick on
+            self._soft_until = None  # full speed from this tick on
+        cap = self.max_step * (self.soft_start_scale if self._soft_until is not None else 1.0)
+        if np.any(np.abs(delta) > cap):
+            self.stats["rate_limited"] += 1
         # the limits box is convex and _last lies in it, so a capped step towards a clipped target stays inside
         self._last = self._last + np.clip(delta, -cap, cap)
         self.stats["commands"] += 1

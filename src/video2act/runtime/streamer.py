@@ -75,6 +75,10 @@ class StreamerCore:
                 arr = reorder(names, arr, self.robot.names14, "action chunk")
             except ValueError as e:
                 raise ChunkError(str(e)) from None
+            if t0 > float(now) + self.chunk_timeout:
+                # never let it become "the newest": every later (correct) chunk would be dropped as older
+                raise ChunkError(f"chunk observed at {t0:.3f} s is {t0 - float(now):.3f} s in the future of the "
+                                 f"streamer clock ({float(now):.3f} s): check the publisher's clock (use_sim_time?)")
             if self.chunk_stamp is not None and t0 < self.chunk_stamp:
                 raise ChunkError(f"chunk observed at {t0:.3f} s is older than the newest one ({self.chunk_stamp:.3f} s)")
             self.executor.add_chunk(arr, t0, now=now, step_times=step_times)

@@ -154,6 +154,7 @@ class CobotMagicEnv:
             "state": self.state(),
             "instruction": self.task.instruction,
             "time": float(self.data.time),
+            "objects": self.task.object_state(self.model, self.data),
         }
 
     def success(self) -> bool:

@@ -19,6 +19,8 @@ PALETTE = {  # colour name -> rgba; used where the colour is part of the instruc
 }
 OBJECT_FRICTION = "1.2 0.02 0.002"
 MIN_GAP = 0.05  # m between an object and the edge of its target at reset
+OBJECT_SLOTS = 4  # bodies in `Task.object_state` (unused slots are zero): the most any task has
+OBJECT_DIM = 4 * OBJECT_SLOTS  # x, y, z, yaw per body
 
 
 def _free_body(name: str, geom: str, mass: float) -> str:
@@ -75,6 +77,18 @@ class Task:
     def success(self, model, data) -> bool:
         raise NotImplementedError
 
+    bodies: tuple = ()  # the task's object and target bodies, in the order of object_state
+
+    def object_state(self, model, data) -> np.ndarray:
+        """(OBJECT_DIM,) float32 [x, y, z, yaw] of each body in `bodies`, zero-padded: the ground truth a
+        policy must otherwise read from the images (the sanity ladder's oracle input)."""
+        out = np.zeros(OBJECT_DIM, dtype=np.float32)
+        for i, body in enumerate(self.bodies):
+            b = data.body(body)
+            out[4 * i:4 * i + 3] = b.xpos
+            out[4 * i + 3] = np.arctan2(b.xmat[3], b.xmat[0])  # yaw of the body's x axis
+        return out
+
     def _xy(self, rng, key_x: str, key_y: str, side: float = 1.0) -> np.ndarray:
         return np.array([rng.uniform(*self.cfg[key_x]), side * rng.uniform(*self.cfg[key_y])])
 
@@ -84,6 +98,7 @@ class HandoverBlock(Task):
     places it on the blue pad on the right."""
 
     name = "handover_block"
+    bodies = ("block", "pad")
 
     def objects_xml(self) -> str:
         sx, sy, sz = (v / 2 for v in self.cfg["block_size"])
@@ -139,6 +154,7 @@ class PlaceContainerPlate(_PlaceOnTarget):
 
     name = "place_container_plate"
     obj, target = "container", "plate"
+    bodies = (obj, target)
 
     def __init__(self, sim=None):
         super().__init__(sim)
@@ -165,6 +181,7 @@ class PlaceEmptyCup(_PlaceOnTarget):
 
     name = "place_empty_cup"
     obj, target = "cup", "coaster"
+    bodies = (obj, target)
 
     def __init__(self, sim=None):
         super().__init__(sim)
@@ -185,6 +202,7 @@ class PickDualBottles(Task):
     """One bottle on each side; both arms lift them at the same time."""
 
     name = "pick_dual_bottles"
+    bodies = ("bottle_left", "bottle_right")
 
     def objects_xml(self) -> str:
         r, hh = self.cfg["bottle_radius"], self.cfg["bottle_height"] / 2

@@ -1,14 +1,23 @@
-"""Train a Video2Act policy on a dataset (video2act.data format).
+"""Train a Video2Act policy on one or more datasets (video2act.data format).
 
-    dataset stats -> policy.set_normalization; System 2 VAE latents cached once (data/latents.py);
-    each step: a batch of windows (data/windows.py) -> policy.forward (epsilon loss, Q-formers and
-    System 1 trained, VDM frozen) -> AdamW (warm-up, then cosine decay to 10 %), gradients clipped at 1.
+    dataset stats -> policy.set_normalization; what is frozen is computed once per dataset: System 2 VAE
+    latents (data/latents.py), and for a frozen System 2 its tokens per frame window, text tokens per
+    instruction; each step: a batch of windows (data/windows.py) -> policy.forward -> AdamW (warm-up,
+    cosine decay to 10 %), gradients clipped at 1, EMA of the weights (what checkpoints hold).
+
+The loop runs under `accelerate`, so the same command trains on the CPU, one GPU or several
+(`accelerate launch --num_processes N -m video2act.cli train ...`: data-parallel, each process draws its
+own batches, gradients are averaged). Every `eval_every` steps (main process): the validation loss on
+held-out episodes (fixed noise and timesteps, EMA weights) and, with eval_episodes > 0, the closed-loop
+success rate on the twin for each task of the data (seeds from EVAL_DURING_TRAINING_SEED, disjoint from
+the expert seeds of `dataset generate` and from `video2act eval`'s default 1000+).
 
 Run folder (LeRobot layout)::
 
-    RUN_DIR/checkpoints/<step, 6 digits>/   save_pretrained folder + train_state.json + dataset.json
+    RUN_DIR/checkpoints/<step, 6 digits>/   save_pretrained folder (EMA weights) + train_state.json + dataset.json
+                                            + training_state.pt (optimizer, schedule, EMA, RNG: --resume)
     RUN_DIR/checkpoints/last                link to the newest of them
-    RUN_DIR/loss.csv, RUN_DIR/loss.png      per-step loss and its curve
+    RUN_DIR/log.csv, RUN_DIR/training.png   per-step loss; validation loss and success beside it
 """
 from __future__ import annotations
 
@@ -21,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 TRAIN_STATE_NAME = "train_state.json"
+TRAINING_STATE_NAME = "training_state.pt"
 DATASET_INFO_NAME = "dataset.json"  # fps, cameras, image size, tasks: what eval needs to observe alike
 WARMUP_STEPS = 100
+EVAL_DURING_TRAINING_SEED = 500
 
 
 def _lr_factor(step: int, total: int) -> float:
@@ -32,16 +43,85 @@ def _lr_factor(step: int, total: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def save_checkpoint(policy, run_dir: Path, step: int, loss: float, dataset) -> Path:
-    """Write checkpoints/<step>/ and point checkpoints/last at it; returns the step folder."""
+class TrainingData:
+    """Episodes of one or more datasets (same fps, cameras, image size), split into train / validation."""
+
+    def __init__(self, dataset_dirs, val_fraction: float = 0.05):
+        from video2act.data.format import Dataset, DatasetError, compute_stats
+
+        dirs = [dataset_dirs] if isinstance(dataset_dirs, (str, Path)) else list(dataset_dirs)
+        if not dirs:
+            raise ValueError("need at least one dataset")
+        self.datasets = [Dataset(d) for d in dirs]
+        first = self.datasets[0]
+        for ds in self.datasets[1:]:
+            if (ds.fps, ds.cameras, ds.image_size) != (first.fps, first.cameras, first.image_size):
+                raise DatasetError(f"datasets differ: {first.root} is {first.fps} Hz {first.cameras} {first.image_size}, "
+                                   f"{ds.root} is {ds.fps} Hz {ds.cameras} {ds.image_size}")
+        self.fps, self.cameras, self.image_size = first.fps, first.cameras, first.image_size
+        self.episodes = [ep for ds in self.datasets for ep in ds.load_all()]
+        stats = compute_stats([(e.state, e.action) for e in self.episodes])
+        self.normalization = {"state_mean": stats["state"]["mean"], "state_std": stats["state"]["std"],
+                              "action_mean": stats["action"]["mean"], "action_std": stats["action"]["std"]}
+        self.tasks = sorted({e.task for e in self.episodes} - {""})
+        # validation: the last val_fraction of each dataset's episodes (at least one where a dataset has >= 2)
+        self.val_mask = []
+        for ds in self.datasets:
+            n_val = min(len(ds) - 1, max(1, int(round(val_fraction * len(ds))))) if val_fraction > 0 else 0
+            self.val_mask += [i >= len(ds) - n_val for i in range(len(ds))]
+
+    def info(self) -> dict:
+        return {"datasets": [str(ds.root) for ds in self.datasets], "fps": self.fps, "cameras": self.cameras,
+                "image_size": list(self.image_size), "tasks": self.tasks, "episodes": len(self.episodes),
+                "instructions": sorted({e.instruction for e in self.episodes}), "validation_episodes": int(sum(self.val_mask))}
+
+    def samplers(self, policy, progress: bool = True, max_feature_lag: int = 0):
+        """(train sampler, validation sampler or None) with System 2 inputs cached for `policy`."""
+        from video2act.data.latents import cache_latents, cache_system2_tokens, load_latents, load_system2_tokens
+        from video2act.data.windows import WindowSampler, frame_stride
+
+        stride = frame_stride(self.fps)
+        latents, tokens = [], []
+        for ds in self.datasets:
+            if "system2" in policy.config.frozen:
+                cache_system2_tokens(ds, policy, stride, progress=progress)
+                tokens += load_system2_tokens(ds, policy, stride)
+            else:
+                cache_latents(ds, policy, progress=progress)
+                latents += load_latents(ds, policy)
+        s2 = policy.config.system2
+
+        def make(mask_value: bool):
+            idx = [i for i, v in enumerate(self.val_mask) if v == mask_value]
+            if not idx:
+                return None
+            return WindowSampler([self.episodes[i] for i in idx], [latents[i] for i in idx] if latents else None,
+                                 policy.config.chunk_size, s2.short_window, s2.long_window, stride=stride,
+                                 tokens=[tokens[i] for i in idx] if tokens else None, max_feature_lag=max_feature_lag)
+
+        return make(False), make(True)
+
+
+def save_checkpoint(policy, run_dir: Path, step: int, loss: float, data_info: dict, training_state: dict | None = None,
+                    ema=None) -> Path:
+    """Write checkpoints/<step>/ (EMA weights when `ema` is given) and point checkpoints/last at it."""
+    import torch
+
     ckpt_root = run_dir / "checkpoints"
     folder = ckpt_root / f"{step:06d}"
-    policy.save_pretrained(folder)
+    params = [p for p in policy.parameters() if p.requires_grad]
+    if ema is not None:
+        ema.store(params)
+        ema.copy_to(params)
+    try:
+        policy.save_pretrained(folder)
+    finally:
+        if ema is not None:
+            ema.restore(params)
     (folder / TRAIN_STATE_NAME).write_text(json.dumps({"step": step, "loss": loss}))
-    tasks = sorted({e.get("task", "") for e in dataset.meta["episodes"]} - {""})
-    (folder / DATASET_INFO_NAME).write_text(json.dumps({
-        "dataset": str(dataset.root), "fps": dataset.fps, "cameras": dataset.cameras,
-        "image_size": list(dataset.image_size), "tasks": tasks, "episodes": len(dataset)}))
+    (folder / DATASET_INFO_NAME).write_text(json.dumps(data_info, indent=1))
+    if training_state is not None:
+        torch.save(training_state, folder / TRAINING_STATE_NAME)
     last = ckpt_root / "last"
     if last.is_symlink() or last.is_file():
         last.unlink()
@@ -54,88 +134,175 @@ def save_checkpoint(policy, run_dir: Path, step: int, loss: float, dataset) -> P
     return folder
 
 
-def plot_loss(losses: list[float], path: Path) -> None:
+def plot_training(losses: list[float], val: list[tuple[int, float]], success: list[tuple[int, dict]], path: Path) -> None:
+    """Loss curve (train, validation) and, when measured, closed-loop success per task beside it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    ncols = 2 if success else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 3.5), squeeze=False)
+    ax = axes[0, 0]
     x = np.arange(1, len(losses) + 1)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(x, losses, lw=0.5, alpha=0.4, label="loss")
+    ax.plot(x, losses, lw=0.5, alpha=0.4, label="train loss")
     k = max(1, len(losses) // 50)
     if len(losses) >= k:
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        ax.plot(x[k - 1:], smooth, lw=1.5, label=f"mean of {k}")
+        ax.plot(x[k - 1:], np.convolve(losses, np.ones(k) / k, mode="valid"), lw=1.5, label=f"train, mean of {k}")
+    if val:
+        ax.plot(*zip(*val), "o-", lw=1.5, label="validation (EMA)")
     ax.set_xlabel("step")
-    ax.set_ylabel("epsilon MSE")
+    ax.set_ylabel("diffusion loss")
     ax.set_yscale("log")
     ax.legend()
+    if success:
+        ax = axes[0, 1]
+        for task in success[0][1]:
+            ax.plot([s for s, _ in success], [100 * r[task] for _, r in success], "o-", label=task)
+        ax.set_xlabel("step")
+        ax.set_ylabel("closed-loop success (%)")
+        ax.set_ylim(-5, 105)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float = 3e-4, weight_decay: float = 1e-4,
-          threads: int | None = None, seed: int = 0, save_every: int | None = None, progress: bool = True) -> dict:
-    """Train from scratch; returns {"steps", "final_loss" (mean of the last 10 %), "steps_per_s", "checkpoint", "losses"}.
+          threads: int | None = None, seed: int = 0, save_every: int | None = None, progress: bool = True,
+          eval_every: int | None = None, eval_episodes: int = 0, val_fraction: float = 0.05, ema_decay: float = 0.999,
+          resume: bool = False, max_feature_lag: int | None = None) -> dict:
+    """Train (or resume) a policy; returns {"steps", "final_loss" (mean of the last 10 %), "first_loss",
+    "steps_per_s", "checkpoint", "losses", "val", "success", "threads", "seconds"}.
 
-    save_every: checkpoint period in steps (default: only at the end). threads: torch CPU threads.
+    dataset_dir: one dataset folder or a list of them (one multi-task policy). save_every / eval_every:
+    periods in steps (default: at the end only). max_feature_lag: oldest System 2 features paired with an
+    observation in training, in steps (default: one System 2 period at the 1:8 ratio, config/eval.yaml).
     """
     import torch
+    from accelerate import Accelerator
+    from diffusers.training_utils import EMAModel
     from tqdm import tqdm
 
-    from video2act.data.format import Dataset
-    from video2act.data.latents import cache_latents, load_latents
-    from video2act.data.windows import WindowSampler, frame_stride
     from video2act.model.modeling_video2act import Video2ActPolicy
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1. Got {steps} and {batch_size}")
     if threads:
         torch.set_num_threads(int(threads))
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    main = accelerator.is_main_process
     run_dir = Path(out)
-    dataset = Dataset(dataset_dir)
-    episodes = dataset.load_all()
+    data = TrainingData(dataset_dir, val_fraction)
     policy = Video2ActPolicy.from_preset(preset, seed=seed)
-    missing = [c for c in policy.config.cameras if c not in dataset.cameras]
+    missing = [c for c in policy.config.cameras if c not in data.cameras]
     if missing:
-        raise ValueError(f"preset '{preset}' needs cameras {missing} the dataset does not have ({dataset.cameras})")
-    policy.set_normalization(**dataset.normalization())
-    cache_latents(dataset, policy, progress=progress)
-    s2 = policy.config.system2
-    sampler = WindowSampler(episodes, load_latents(dataset, policy), policy.config.chunk_size,
-                            s2.short_window, s2.long_window, stride=frame_stride(dataset.fps))
+        raise ValueError(f"preset '{preset}' needs cameras {missing} the dataset does not have ({data.cameras})")
+    policy.set_normalization(**data.normalization)
+    if max_feature_lag is None:
+        from video2act.training.evaluate import EvalSchedule
+
+        max_feature_lag = EvalSchedule.from_config().system2_period_steps
+    with accelerator.main_process_first():  # the main process writes the caches, the others read them
+        train_sampler, val_sampler = data.samplers(policy, progress=progress and main, max_feature_lag=max_feature_lag)
+    info = data.info() | {"preset": preset, "seed": seed, "max_feature_lag": max_feature_lag}
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps))
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ema = EMAModel(params, decay=ema_decay, use_ema_warmup=True, power=0.75)
+    model, optimizer = accelerator.prepare(policy.to(accelerator.device), optimizer)
+    ema.to(accelerator.device)
+    rng = np.random.default_rng([seed, accelerator.process_index])
+    torch.manual_seed(seed + 1000 * accelerator.process_index)
     losses: list[float] = []
+    val_log: list[tuple[int, float]] = []
+    success_log: list[tuple[int, dict]] = []
+    start_step = 0
+    last = run_dir / "checkpoints" / "last"
+    if resume and (last / TRAINING_STATE_NAME).is_file():
+        state = torch.load(last / TRAINING_STATE_NAME, weights_only=False)
+        accelerator.unwrap_model(model).load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        ema.load_state_dict(state["ema"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        losses, val_log, success_log = state["losses"], state["val"], state["success"]
+        start_step = int(state["step"])
+        if main:
+            print(f"resumed from {last.resolve().name} at step {start_step}")
+    elif resume and main:
+        print(f"nothing to resume under {run_dir} (no {TRAINING_STATE_NAME}); starting from step 0")
+    val_batch = None
+    if val_sampler is not None:
+        vrng = np.random.default_rng(12345)
+        val_batch = val_sampler.sample(min(64, len(val_sampler)), vrng)
+        g = torch.Generator().manual_seed(12345)
+        val_batch["noise"] = torch.randn(val_batch["action"].shape, generator=g)
+        val_batch["timesteps"] = torch.randint(0, policy.train_scheduler.config.num_train_timesteps,
+                                               (val_batch["action"].shape[0],), generator=g)
+    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = None
-    policy.train()
-    start = time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc=f"train {preset}", unit="step", disable=not progress)
+    model.train()
+    t_start = time.perf_counter()
+    bar = tqdm(range(start_step + 1, steps + 1), desc=f"train {preset}", unit="step", disable=not (progress and main),
+               initial=start_step, total=steps)
     for step in bar:
-        loss, info = policy(sampler.sample(batch_size, rng))
+        loss, info_step = model(train_sampler.sample(batch_size, rng))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
-        losses.append(info["loss"])
+        ema.step(params)
+        losses.append(info_step["loss"])
         if step % 10 == 0 or step == steps:
             bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
-        if (save_every and step % save_every == 0) or step == steps:
+        periodic = (eval_every and step % eval_every == 0) or step == steps
+        if periodic and main:
             policy.eval()
-            checkpoint = save_checkpoint(policy, run_dir, step, float(np.mean(losses[-10:])), dataset)
+            ema.store(params)
+            ema.copy_to(params)
+            try:
+                if val_batch is not None:
+                    with torch.no_grad():
+                        val_log.append((step, float(policy(val_batch)[1]["diffusion"])))
+                if eval_episodes > 0 and data.tasks:
+                    from video2act.training.evaluate import evaluate_policy
+
+                    rates = {task: evaluate_policy(policy, task, eval_episodes, EVAL_DURING_TRAINING_SEED,
+                                                   image_size=data.image_size, fps=data.fps)["success_rate"]
+                             for task in data.tasks}
+                    success_log.append((step, rates))
+            finally:
+                ema.restore(params)
+                policy.train()
+            if val_log or success_log:
+                msg = f"step {step}: val {val_log[-1][1]:.4f}" if val_log else f"step {step}:"
+                if success_log and success_log[-1][0] == step:
+                    msg += " success " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in success_log[-1][1].items())
+                tqdm.write(msg)
+        if main and ((save_every and step % save_every == 0) or step == steps):
+            state = {"model": accelerator.unwrap_model(model).state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "ema": ema.state_dict(), "rng": rng.bit_generator.state,
+                     "torch_rng": torch.get_rng_state(), "losses": losses, "val": val_log, "success": success_log,
+                     "step": step}
+            policy.eval()
+            checkpoint = save_checkpoint(policy, run_dir, step, float(np.mean(losses[-10:])), info, state, ema)
             policy.train()
-    elapsed = time.perf_counter() - start
+            _write_logs(run_dir, losses, val_log, success_log)
+    accelerator.wait_for_everyone()
+    elapsed = time.perf_counter() - t_start
     policy.eval()
-    (run_dir / "loss.csv").write_text("step,loss\n" + "".join(f"{i + 1},{v:.6f}\n" for i, v in enumerate(losses)))
-    plot_loss(losses, run_dir / "loss.png")
-    tail = max(1, steps // 10)
+    done = max(1, steps - start_step)
+    tail = max(1, len(losses) // 10)
     return {"steps": steps, "final_loss": float(np.mean(losses[-tail:])), "first_loss": float(np.mean(losses[:tail])),
-            "steps_per_s": steps / elapsed, "checkpoint": str(checkpoint), "losses": losses,
-            "threads": torch.get_num_threads()}
+            "steps_per_s": done / elapsed, "checkpoint": str(checkpoint), "losses": losses, "val": val_log,
+            "success": success_log, "threads": torch.get_num_threads(), "seconds": elapsed,
+            "processes": accelerator.num_processes}
+
+
+def _write_logs(run_dir: Path, losses, val_log, success_log) -> None:
+    (run_dir / "log.csv").write_text("step,loss\n" + "".join(f"{i + 1},{v:.6f}\n" for i, v in enumerate(losses)))
+    (run_dir / "eval_log.json").write_text(json.dumps({"validation": val_log, "success": success_log}, indent=1))
+    plot_training(losses, val_log, success_log, run_dir / "training.png")
