@@ -30,3 +30,14 @@ def test_no_command_prints_help_and_fails():
     out = subprocess.run([sys.executable, "-m", "video2act.cli"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "COMMAND" in out.stdout
+
+
+def test_ratio_argument():
+    import argparse
+
+    from video2act.data.cli import ratio_arg
+
+    assert ratio_arg("1:8") == 8 and ratio_arg("4") == 4
+    for bad in ("2:8", "1:0", "1:x", "1:2:3", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="1:N"):
+            ratio_arg(bad)

@@ -1,4 +1,5 @@
-"""The README's demo, end to end (tiny preset, short): model timings, a twin episode, the closed loop over ROS 2."""
+"""The README's demo, end to end (short): tiny-preset model timings, a twin episode, the shipped policy in the
+closed loop over ROS 2."""
 import json
 import os
 import random
@@ -32,6 +33,7 @@ def test_demo_runs_the_closed_loop_within_limits(tmp_path):
     assert loop["crashed_nodes"] == []
     assert loop["system2_feature_hz"] > 0.5 and loop["system1_chunk_hz"] > 0.5
     assert len(loop["episodes"]) >= 1 and all(e["task"] == "pick_dual_bottles" for e in loop["episodes"])
+    assert summary["checkpoint"].endswith("policies/small") and summary["seed"] == 1000  # held-out seeds
     for arm in ("left", "right"):
         cmd = loop["commands"][arm]
         assert 20.0 < cmd["rate_hz"] < 40.0, cmd

@@ -7,8 +7,10 @@
              feature, chunk and command streams, checks every command against the joint and speed limits
              and saves the head camera as a video.
 
-The policy has random weights (no demonstrations are trained into it), so in step 3 the arms move
-within the safety limits but do not solve the task: the demo shows the machinery, not a skill.
+Step 3 runs the policy shipped in the repository (policies/small: the small preset trained by
+scripts/train_shipped.sh on the twin's expert demonstrations) on seeds it never saw (config/eval.yaml
+first_seed), with the twin rendering at the image size the policy was trained on. `--random-weights`
+runs an untrained policy instead (the arms move within the safety limits but do not solve the task).
 """
 from __future__ import annotations
 
@@ -28,9 +30,12 @@ def register(subparsers, bench_subparsers) -> None:
     p = subparsers.add_parser("demo", help="the main demo: model timings, a twin episode, the closed loop over ROS 2",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=("tiny", "small"), default="small", help="policy preset (default: small)")
-    p.add_argument("--checkpoint", help="trained policy folder (save_pretrained) for the closed loop; default: --preset, random weights")
+    p.add_argument("--checkpoint", help="trained policy folder (save_pretrained) for the closed loop "
+                                        "(default: the shipped policy, policies/small)")
+    p.add_argument("--random-weights", action="store_true", help="closed loop with an untrained --preset policy")
     p.add_argument("--task", default="pick_dual_bottles", help="twin task (default: pick_dual_bottles; see `video2act sim tasks`)")
-    p.add_argument("--seed", type=int, default=0, help="task seed (default: 0)")
+    p.add_argument("--seed", type=int, help="first task seed (default: config/eval.yaml first_seed, never used "
+                                            "for training data)")
     p.add_argument("--seconds", type=float, default=20.0, help="closed-loop duration once chunks flow (default: 20)")
     p.add_argument("--out", default="outputs/demo", help="folder for videos and the summary (default: outputs/demo)")
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS), help="which steps to run (default: all)")
@@ -200,8 +205,14 @@ def step_closed_loop(args, out: Path) -> dict:
     with CobotMagicEnv(render=False) as twin:  # the policy is told the task's instruction, as an operator would
         instruction = twin.reset(args.task, args.seed)["instruction"]
     policy = {"instruction": instruction, **({"checkpoint": args.checkpoint} if args.checkpoint else {"preset": args.preset})}
-    specs = graph_specs("sim", {"sim_bridge_node": {"task": args.task, "seed": args.seed, "mode": "realtime"},
-                                "system2_node": policy, "system1_node": policy})
+    bridge = {"task": args.task, "seed": args.seed, "mode": "realtime"}
+    if args.checkpoint:  # the twin renders what the policy was trained on (as `video2act eval` does)
+        from video2act.training.evaluate import checkpoint_info
+
+        size = checkpoint_info(args.checkpoint).get("image_size")
+        if size:
+            bridge.update(image_height=int(size[0]), image_width=int(size[1]))
+    specs = graph_specs("sim", {"sim_bridge_node": bridge, "system2_node": policy, "system1_node": policy})
     video = out / f"closed_loop_{args.task}_head.mp4"
     probe = _LoopProbe(cfg, video, cfg["rates"]["camera_hz"])
     log = open(out / "closed_loop_nodes.log", "w")
@@ -270,7 +281,16 @@ def run_demo(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    summary: dict = {"preset": args.preset, "task": args.task, "seed": args.seed}
+    from video2act.config import load_config
+    from video2act.training.evaluate import shipped_checkpoint
+
+    if args.seed is None:
+        args.seed = int(load_config("eval.yaml")["first_seed"])
+    if args.random_weights and args.checkpoint:
+        raise SystemExit("--random-weights and --checkpoint exclude each other")
+    if not args.random_weights and not args.checkpoint:
+        args.checkpoint = str(shipped_checkpoint())
+    summary: dict = {"preset": args.preset, "task": args.task, "seed": args.seed, "checkpoint": args.checkpoint}
     if "model" in args.steps:
         summary["model"] = step_model(args)
     if "twin" in args.steps:

@@ -112,10 +112,22 @@ def test_sampler_builds_padded_batches(tmp_path):
     strided = WindowSampler(episodes, latents, chunk_size=5, short_window=2, long_window=4, stride=2).batch([(0, 5)])
     np.testing.assert_array_equal(strided["high_latents"][0, 0, :, 0, 0].numpy(), [3, 5])
     np.testing.assert_array_equal(strided["low_latents"][0, 0, :, 0, 0].numpy(), [100, 101, 103, 105])
-    with pytest.raises(ValueError, match="one latent pair per episode"):
+    with pytest.raises(ValueError, match="one latent \(or token\) pair per episode"):
         WindowSampler(episodes, latents[:1], 5, 2, 4)
 
 
 def test_write_dataset_helper_lengths(tmp_path):
     eps = write_dataset(tmp_path / "x", lengths=(3,))
     assert Dataset(tmp_path / "x").lengths == [3] == [len(eps[0])]
+
+
+def test_object_poses_round_trip_and_are_validated(tmp_path):
+    ep = synthetic_episode(6, seed=0)
+    ep.objects = np.arange(6 * 16, dtype=np.float32).reshape(6, 16)
+    writer = DatasetWriter(tmp_path / "ds", fps=30.0, cameras=CAMERAS, image_size=(32, 48))
+    writer.add(ep)
+    writer.finalize()
+    np.testing.assert_array_equal(Dataset(tmp_path / "ds").episode(0).objects, ep.objects)
+    ep.objects = ep.objects[:4]
+    with pytest.raises(DatasetError, match="objects must be a finite"):
+        ep.validate()

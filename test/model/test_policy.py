@@ -1,4 +1,5 @@
 """Video2ActPolicy (tiny preset): act() contract, determinism, caching, checkpoints, training, System 2 stream."""
+import math
 import json
 
 import numpy as np
@@ -47,16 +48,43 @@ def test_act_returns_a_chunk(policy, frames):
     assert chunk.shape == (64, 14) and chunk.dtype == np.float32 and np.isfinite(chunk).all()
 
 
-@pytest.mark.parametrize("scheduler", ["ddim", "dpm"])
-@pytest.mark.parametrize("steps", [4, 10])
-def test_sampling_starts_where_the_signal_is_recoverable(scheduler, steps):
-    # x0 = (x_t - sqrt(1 - a) eps) / sqrt(a): starting where alpha_bar a ~ 0 amplifies any eps error
-    # without bound (a trained policy sampled +-300 rad that way).
+def _sample_gaussian(scheduler: str, spacing: str, steps: int, mu: float = 0.7, s: float = 0.4,
+                     prediction: str = "sample", model=None) -> torch.Tensor:
+    """Run the policy's sampler with the ideal denoiser of a known target x0 ~ N(mu, s^2): E[x0 | x_t] is
+    analytic for x_t = sqrt(a) x0 + sqrt(1 - a) eps."""
     config = Video2ActPolicy.from_preset("tiny", device="meta").config
-    config.diffusion.scheduler, config.diffusion.num_inference_steps = scheduler, steps
-    sched = Video2ActPolicy(config, meta=True).sample_scheduler
+    d = config.diffusion
+    d.scheduler, d.timestep_spacing, d.num_inference_steps, d.prediction_type = scheduler, spacing, steps, prediction
+    policy = Video2ActPolicy(config, meta=True)
+    sched, alphas = policy.sample_scheduler, policy.train_scheduler.alphas_cumprod
     sched.set_timesteps(steps)
-    assert float(sched.alphas_cumprod[int(sched.timesteps[0])]) > 1e-3
+    x = torch.randn(2000, 4, 8, generator=torch.Generator().manual_seed(0))
+    for t in sched.timesteps:
+        a = float(alphas[int(t)])
+        out = model(x, a) if model else mu + math.sqrt(a) * s * s / (a * s * s + 1 - a) * (x - math.sqrt(a) * mu)
+        x = sched.step(out, t, x).prev_sample
+    return x
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm"])
+def test_sampler_returns_a_known_distribution_without_shrinkage(scheduler):
+    x = _sample_gaussian(scheduler, "trailing", 50)
+    assert float(x.mean()) == pytest.approx(0.7, abs=0.01) and float(x.std()) == pytest.approx(0.4, rel=0.05)
+    # at the presets' few steps the mean is still unbiased (std shrinks with the solver's step size only)
+    assert float(_sample_gaussian(scheduler, "trailing", 5).mean()) == pytest.approx(0.7, abs=0.01)
+    # the old "leading" spacing started where the sample keeps signal the noise lacks: pulled toward 0
+    assert abs(float(_sample_gaussian(scheduler, "leading", 5).mean()) - 0.7) > 0.05
+
+
+def test_clean_sample_estimate_is_bounded_by_construction():
+    """An epsilon model that is slightly wrong at alpha_bar ~ 0 once sampled +-300 rad: the estimate divides
+    by sqrt(alpha_bar). With the clip, whatever the network says, samples stay within clip_sample."""
+    clip = Video2ActPolicy.from_preset("tiny", device="meta").config.diffusion.clip_sample
+    wrong_eps = lambda x, a: x * 0.9  # noqa: E731 - a 10 % epsilon error
+    x = _sample_gaussian("ddim", "trailing", 5, prediction="epsilon", model=wrong_eps)
+    assert float(x.abs().max()) <= clip + 1e-6
+    huge = _sample_gaussian("ddim", "trailing", 5, model=lambda x, a: torch.full_like(x, 1e3))
+    assert float(huge.abs().max()) <= clip + 1e-6
 
 
 def test_seeded_sampling_is_deterministic(policy, frames):

@@ -64,13 +64,14 @@ def test_nothing_before_feedback_then_soft_start_then_full_speed():
     f = SafetyFilter(ROBOT, HZ)
     home = ROBOT.home.copy()
     target = home.copy()
-    target[0] += 0.5
+    target[0] += 0.1
     assert f.step(target, None, 0.0) is None and f.stats["no_feedback"] == 1
-    cmds = np.array([f.step(target, home, k / HZ) for k in range(1, 80)])
+    cmds = np.array([f.step(target, home, k / HZ) for k in range(1, 40)])
     soft = CAP[0] * ROBOT.soft_start_scale  # 0.01 rad per tick at 30 Hz
-    np.testing.assert_allclose(np.diff(cmds[:50, 0]), soft, rtol=1e-9)
+    # soft speed until the target is within one full-speed step (0.1 - 7 x 0.01 = 0.03 <= 0.033), then caught up
+    np.testing.assert_allclose(np.diff(cmds[:7, 0]), soft, rtol=1e-9)
     assert cmds[0, 0] == pytest.approx(home[0] + soft)
-    assert cmds[-1, 0] == pytest.approx(target[0])  # caught up: 0.5 / 0.01 = 50 ticks
+    assert cmds[7, 0] == pytest.approx(target[0]) and cmds[-1, 0] == pytest.approx(target[0])
     np.testing.assert_array_equal(cmds[:, 1:], np.tile(home[1:], (len(cmds), 1)))
     assert not f.soft_starting
     target[0] -= 0.5  # a new far target now moves at the full cap
@@ -79,17 +80,28 @@ def test_nothing_before_feedback_then_soft_start_then_full_speed():
     assert nxt[2][0] - nxt[1][0] == pytest.approx(-CAP[0])
 
 
+def test_soft_start_ends_at_once_when_the_plan_starts_at_the_arm():
+    """A plan that starts at the measured pose and moves at full speed is followed exactly: soft start must
+    not make the command trail it (it used to, for its whole 2 s time-out)."""
+    f = SafetyFilter(ROBOT, HZ)
+    home = ROBOT.home.copy()
+    plan = [home + np.eye(14)[0] * CAP[0] * 0.9 * k for k in range(1, 30)]
+    cmds = np.array([f.step(p, home, k / HZ) for k, p in enumerate(plan)])
+    np.testing.assert_allclose(cmds, np.array(plan), atol=1e-12)
+    assert not f.soft_starting and f.stats["rate_limited"] == 0
+
+
 def test_soft_start_ends_after_timeout_when_target_keeps_moving():
     f = SafetyFilter(ROBOT, HZ)
     home = ROBOT.home.copy()
-    n = int(ROBOT.soft_start_timeout * HZ) + 5
+    n_soft = int(round(ROBOT.soft_start_timeout * HZ))
     cmds = []
-    for k in range(n):
+    for k in range(n_soft + 5):
         target = home.copy()
-        target[3] = 1.5  # far away on joint 3 (limit 1.745): soft speed never catches up within the timeout
+        target[3] = 1.5  # far away on joint 3 (limit 1.745): never within a full step before the time-out
         cmds.append(f.step(target, home, k / HZ))
     steps = np.diff(np.array(cmds)[:, 3])
-    np.testing.assert_allclose(steps[:50], CAP[3] * ROBOT.soft_start_scale)
+    np.testing.assert_allclose(steps[:n_soft - 1], CAP[3] * ROBOT.soft_start_scale)
     assert steps[-1] == pytest.approx(CAP[3])
 
 

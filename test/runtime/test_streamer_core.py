@@ -123,3 +123,17 @@ def test_estop_and_resume():
     d = core.diagnostics(15 * DT)
     assert d["estop"] is False and d["chunks_received"] == 2 and d["state"] == "streaming"
     assert d["rate_hz"] == pytest.approx(HZ)
+
+
+def test_a_chunk_stamped_in_the_future_is_refused_and_never_blocks_later_chunks():
+    """One chunk from a node with a wrong clock used to become 'the newest' and make every later (correct)
+    chunk 'older': the arm held forever."""
+    core = make_core()
+    feed(core, ROBOT.home, 1.0)
+    with pytest.raises(ChunkError, match="in the future .* check the publisher's clock"):
+        core.on_chunk([], ramp(100.0), t0=100.0, now=1.0)
+    assert core.counters["chunks_dropped"] == 1 and "future" in core.diagnostics(1.0)["last_error"]
+    core.on_chunk([], ramp(1.0), t0=1.0, now=1.0)  # a good chunk after it is executed
+    feed(core, ROBOT.home, 1.1)
+    cmd = core.tick(1.1)
+    assert core.state == "streaming" and cmd[0] > ROBOT.home[0]

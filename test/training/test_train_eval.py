@@ -25,7 +25,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     write_dataset(root / "ds", lengths=(12, 9), image_size=(32, 48))
     result = train(root / "ds", "tiny", steps=40, batch_size=4, out=root / "run", lr=2e-3, threads=1,
-                   save_every=20, progress=False)
+                   save_every=20, eval_every=20, progress=False, val_fraction=0.5, ema_decay=0.9)
     return root, result
 
 
@@ -64,7 +64,8 @@ def test_training_reduces_loss_and_saves_checkpoints(run):
     ckpts = root / "run" / "checkpoints"
     assert (ckpts / "000020" / "model.safetensors").is_file() and (ckpts / "000040" / "config.json").is_file()
     assert (ckpts / "last").resolve() == (ckpts / "000040").resolve()
-    assert (root / "run" / "loss.png").stat().st_size > 1000 and len(result["losses"]) == 40
+    assert (root / "run" / "training.png").stat().st_size > 1000 and len(result["losses"]) == 40
+    assert [s for s, _ in result["val"]] == [20, 40]  # validation loss at every checkpoint (held-out episode)
     info = json.loads((ckpts / "last" / "dataset.json").read_text())
     assert info["image_size"] == [32, 48] and info["tasks"] == ["synthetic"]
 
@@ -100,10 +101,84 @@ def test_checkpoint_loads_back_and_acts_identically(run):
     assert chunk.shape == (64, 14) and np.isfinite(chunk).all()
 
 
-def test_eval_runs_a_capped_episode(run):
+def test_eval_runs_the_asynchronous_schedule_deterministically(run):
     root, _ = run
-    result = evaluate(root / "run" / "checkpoints" / "last", "pick_dual_bottles", episodes=1, max_steps=5,
-                      replan_every=4, threads=1, progress=False)
-    (episode,) = result["episodes"]
-    assert episode["steps"] == 5 and episode["replans"] == 2 and episode["seed"] == 1000
-    assert episode["success"] is False and result["success_rate"] == 0.0
+    ckpt = root / "run" / "checkpoints" / "last"
+    kwargs = dict(episodes=1, max_steps=9, threads=1, progress=False, system1_hz=10.0)
+    a = evaluate(ckpt, "pick_dual_bottles", ratio=2, **kwargs)
+    (episode,) = a["episodes"]
+    # System 1 every 3 steps, System 2 every 6; System 2's first features are usable after its 0.1 s latency
+    # (step 3), so System 1's call at step 0 has nothing to act on: calls at steps 3 and 6
+    assert episode["steps"] == 9 and episode["seed"] == 1000 and episode["system1_calls"] == 2
+    assert episode["system2_calls"] == 2 and "asynchronous 1:2" in a["schedule"]
+    assert episode["success"] is False and a["success_rate"] == 0.0
+    assert evaluate(ckpt, "pick_dual_bottles", ratio=2, **kwargs) == a  # seeded: identical
+    sync = evaluate(ckpt, "pick_dual_bottles", synchronous=True, **kwargs)
+    assert sync["episodes"][0]["system1_calls"] == 3 and sync["episodes"][0]["system2_calls"] == 3
+    assert sync["episodes"][0]["mean_feature_age"] == 0.0
+
+
+def test_resume_continues_where_the_run_stopped(tmp_path):
+    torch.set_num_threads(1)
+    write_dataset(tmp_path / "ds", lengths=(6, 5), image_size=(32, 48))
+    kwargs = dict(batch_size=2, out=tmp_path / "run", threads=1, save_every=3, progress=False, val_fraction=0.0)
+    first = train(tmp_path / "ds", "tiny", steps=3, **kwargs)
+    resumed = train(tmp_path / "ds", "tiny", steps=5, resume=True, **kwargs)
+    assert len(first["losses"]) == 3 and len(resumed["losses"]) == 5
+    assert resumed["losses"][:3] == first["losses"]
+    assert (tmp_path / "run" / "checkpoints" / "last").resolve().name == "000005"
+
+
+def test_frozen_system2_tokens_are_cached_as_the_stream_computes_them(tmp_path):
+    from video2act.data.latents import cache_system2_tokens, load_system2_tokens, token_key
+    from video2act.model import Video2ActConfig
+
+    torch.set_num_threads(1)
+    write_dataset(tmp_path / "ds", lengths=(7, 5), image_size=(32, 48))
+    ds = Dataset(tmp_path / "ds")
+    config = Video2ActConfig.from_preset("tiny")
+    config.frozen, config.system2_image_condition = ("text_encoder", "system2"), False
+    torch.manual_seed(0)
+    policy = Video2ActPolicy(config).eval()
+    cache_system2_tokens(ds, policy, stride=2, progress=False)
+    spatial, motion = load_system2_tokens(ds, policy, stride=2)[0]
+    assert spatial.shape == (4, 2, 8) and motion.shape == (4, 2, 8)  # steps 0, 2, 4, 6
+    stream = policy.make_system2_stream()
+    frames = ds.episode(0).images["head"]
+    for _ in range(4):  # primed with the first frame, as evaluation does
+        stream.push(frames[0], 0.0)
+    for j, t in enumerate(range(0, 7, 2)):
+        if t:
+            stream.push(frames[t], float(t))
+        f = stream.compute(ds.episode(0).instruction)
+        np.testing.assert_allclose(f.spatial, spatial[j], atol=1e-5)
+        np.testing.assert_allclose(f.motion, motion[j], atol=1e-5)
+    key = token_key(policy)
+    with torch.no_grad():
+        policy.spatial_proj.weight.add_(1.0)  # System 1 weights do not change System 2's key ...
+    assert token_key(policy) == key
+    with torch.no_grad():
+        next(policy.system2.spatial_qformer.parameters()).add_(1.0)
+    assert token_key(policy) != key
+    with pytest.raises(DatasetError, match="no System 2 tokens"):  # ... System 2's do
+        load_system2_tokens(ds, policy, stride=2)
+
+
+def test_data_parallel_training_with_two_cpu_processes(tmp_path):
+    """`torchrun --nproc_per_node 2` (what `accelerate launch` does): two processes, gradients averaged."""
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:  # a free port for the rendezvous (torchrun does not take port 0)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    write_dataset(tmp_path / "ds", lengths=(6, 5), image_size=(32, 48))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+           "-m", "video2act.cli", "train", "--dataset", str(tmp_path / "ds"), "--preset", "tiny", "--steps", "3",
+           "--batch-size", "2", "--out", str(tmp_path / "run"), "--val-fraction", "0"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("2 process(es)") == 1  # one report, from the main process
+    assert Video2ActPolicy.from_pretrained(tmp_path / "run" / "checkpoints" / "last").config.preset == "tiny"

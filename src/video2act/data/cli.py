@@ -72,6 +72,19 @@ def register(subparsers, bench_subparsers) -> None:
     train.add_argument("--seed", type=int, default=0, help="init and sampling seed (default 0)")
     train.set_defaults(func=cmd_train)
 
+    ladder = bench_subparsers.add_parser(
+        "ladder", help="sanity ladder: the same System 1 trained on true object poses vs on images, side by side",
+        description="Trains the small preset twice on the same data, seed and steps: once with the simulator's true "
+                    "object poses in place of the image encoder (small_oracle), once on images (small), then evaluates "
+                    "both on the same held-out seeds. The oracle row must succeed before the image policy is trusted: "
+                    "it separates learning the task from perceiving it.")
+    ladder.add_argument("--dataset", required=True, nargs="+", help="dataset folder(s) generated on the twin (object poses)")
+    ladder.add_argument("--steps", type=int, default=3000, help="training steps per row (default 3000)")
+    ladder.add_argument("--episodes", type=int, default=20, help="evaluation episodes per task and row (default 20)")
+    ladder.add_argument("--out", default="outputs/ladder", help="run folders (default outputs/ladder)")
+    ladder.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    ladder.set_defaults(func=cmd_ladder)
+
     ev = subparsers.add_parser(
         "eval", help="closed-loop success rate of a checkpoint on the twin (no ROS), on the nodes' schedule",
         description="Closed-loop evaluation in simulated time with the nodes' asynchronous schedule (System 2 once "
@@ -154,6 +167,8 @@ def cmd_train(args) -> int:
     r = train(args.dataset, args.preset, args.steps, args.batch_size, args.out, lr=args.lr, threads=args.threads,
               seed=args.seed, save_every=args.save_every, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
               val_fraction=args.val_fraction, ema_decay=args.ema_decay, resume=args.resume)
+    if not r["main_process"]:
+        return 0
     print(f"{r['steps']} steps at {r['steps_per_s']:.2f} steps/s ({r['threads']} threads, {r['processes']} process(es), "
           f"{r['seconds'] / 60:.1f} min); loss {r['first_loss']:.4f} (first 10 %) -> {r['final_loss']:.4f} (last 10 %); "
           f"checkpoint {r['checkpoint']}")
@@ -189,4 +204,25 @@ def cmd_eval(args) -> int:
         (out / "results.json").write_text(json.dumps({"checkpoint": str(checkpoint), "results": results}, indent=1))
         plot_success({t: r["success_rate"] for t, r in results.items()}, args.episodes, out / "success.png")
         print(f"results, success.png and videos in {out}")
+    return 0
+
+
+def cmd_ladder(args) -> int:
+    from pathlib import Path
+
+    from video2act.training.evaluate import checkpoint_info, evaluate
+    from video2act.training.train import train
+
+    rows = {}
+    for preset in ("small_oracle", "small"):
+        out = Path(args.out) / preset
+        ckpt = train(args.dataset, preset, args.steps, 32, out, lr=1e-3, threads=1, seed=args.seed, resume=True)["checkpoint"]
+        rows[preset] = {task: evaluate(ckpt, task, args.episodes, progress=False)["success_rate"]
+                        for task in checkpoint_info(ckpt)["tasks"]}
+    tasks = sorted({t for r in rows.values() for t in r})
+    print(f"\nsanity ladder ({args.steps} steps, {args.episodes} held-out episodes per task)")
+    print(f"{'System 1 input':<28}" + "".join(f"{t:>24}" for t in tasks))
+    names = {"small_oracle": "true object poses (oracle)", "small": "head camera (keypoints)"}
+    for preset, r in rows.items():
+        print(f"{names[preset]:<28}" + "".join(f"{100 * r.get(t, float('nan')):>23.0f}%" for t in tasks))
     return 0

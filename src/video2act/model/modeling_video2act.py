@@ -124,8 +124,7 @@ class Video2ActPolicy(nn.Module):
             else:
                 self.sample_scheduler = DPMSolverMultistepScheduler.from_config(
                     self.train_scheduler.config, timestep_spacing=d.timestep_spacing,
-                    thresholding=d.clip_sample is not None, sample_max_value=d.clip_sample or 1.0,
-                    dynamic_thresholding_ratio=1.0, final_sigmas_type="zero")
+                    final_sigmas_type="zero")
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ construction / checkpoints

@@ -242,7 +242,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
         val_batch["timesteps"] = torch.randint(0, policy.train_scheduler.config.num_train_timesteps,
                                                (val_batch["action"].shape[0],), generator=g)
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = None
+    checkpoint = last.resolve() if start_step else None  # a finished run resumed: its last checkpoint
     model.train()
     t_start = time.perf_counter()
     bar = tqdm(range(start_step + 1, steps + 1), desc=f"train {preset}", unit="step", disable=not (progress and main),
@@ -299,7 +299,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
     return {"steps": steps, "final_loss": float(np.mean(losses[-tail:])), "first_loss": float(np.mean(losses[:tail])),
             "steps_per_s": done / elapsed, "checkpoint": str(checkpoint), "losses": losses, "val": val_log,
             "success": success_log, "threads": torch.get_num_threads(), "seconds": elapsed,
-            "processes": accelerator.num_processes}
+            "processes": accelerator.num_processes, "main_process": main}
 
 
 def _write_logs(run_dir: Path, losses, val_log, success_log) -> None:
