@@ -1,4 +1,4 @@
-.PHONY: setup demo test test-fast bench
+.PHONY: setup demo test test-fast bench train-demo
 setup:
 	bash scripts/setup_venv.sh
 demo:
@@ -9,3 +9,5 @@ test-fast:
 	bash scripts/test.sh -m "not slow"
 bench: setup
 	.venv/bin/video2act bench all
+train-demo:
+	bash scripts/train_shipped.sh

@@ -1,4 +1,5 @@
 """ament_python package `video2act` (also `pip install -e .`)."""
+import os
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -26,6 +27,8 @@ setup(
         ("share/" + package_name + "/launch", glob("launch/*.launch.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz") + glob("config/*.urdf") + glob("config/*.xml")),
         ("share/" + package_name + "/config/presets", glob("config/presets/*.yaml")),
+        ("share/" + package_name + "/policies/small", [f for f in glob("policies/small/*") if os.path.isfile(f)]),
+        ("share/" + package_name + "/policies/small/tokenizer", glob("policies/small/tokenizer/*")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml"],
     zip_safe=True,

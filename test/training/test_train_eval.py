@@ -182,3 +182,15 @@ def test_data_parallel_training_with_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("2 process(es)") == 1  # one report, from the main process
     assert Video2ActPolicy.from_pretrained(tmp_path / "run" / "checkpoints" / "last").config.preset == "tiny"
+
+
+def test_a_checkpoint_records_its_system2_frame_rate_and_nodes_refuse_another(run):
+    from video2act.ros.system2_node import check_frame_rate
+
+    root, _ = run
+    ckpt = root / "run" / "checkpoints" / "last"
+    info = json.loads((ckpt / "dataset.json").read_text())
+    assert info["system2_frame_hz"] == 10.0 and info["control_hz"] == 30.0 and info["instructions"]
+    check_frame_rate(str(ckpt), 10.0)
+    with pytest.raises(ValueError, match="trained with System 2 frames at 10 Hz.*frame_hz:=10"):
+        check_frame_rate(str(ckpt), 6.0)

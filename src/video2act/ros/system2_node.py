@@ -33,7 +33,7 @@ def policy_params(robot_cfg: dict) -> dict:
     """Parameters shared by both policy nodes: which model, which instruction, how many threads."""
     return {
         "checkpoint": ("", "policy checkpoint folder (save_pretrained output); empty = build `preset` with random weights"),
-        "preset": ("tiny", "model preset when no checkpoint is given: tiny | small | paper"),
+        "preset": ("small", "model preset when no checkpoint is given: tiny | small | paper"),
         "instruction": ("", "language instruction for the episode"),
         "torch_threads": (1, "torch.set_num_threads for this process (several torch processes share the cores)"),
         "camera_topics": ([robot_cfg["topics"]["cameras"][c] for c in CAMERAS], "camera topics: head, left, right"),
@@ -68,6 +68,17 @@ def load_policy(checkpoint: str, preset: str, torch_threads: int):
     return policy.eval()
 
 
+def check_frame_rate(checkpoint: str, frame_hz: float) -> None:
+    """ValueError when the checkpoint was trained with System 2 windows at another frame rate: its long window
+    would span another time than the model learned (16 frames at 10 Hz = 1.6 s)."""
+    from video2act.training.evaluate import checkpoint_info
+
+    trained = checkpoint_info(checkpoint).get("system2_frame_hz")
+    if trained is not None and abs(float(trained) - float(frame_hz)) > 1e-6:
+        raise ValueError(f"checkpoint {checkpoint} was trained with System 2 frames at {trained:g} Hz, but this node "
+                         f"pushes frames at {frame_hz:g} Hz: run it with -p frame_hz:={trained:g}")
+
+
 def heatmap_rgb(heat: np.ndarray, width: int) -> np.ndarray:
     """(h, w) float in [0, 1] -> (H, width, 3) uint8 RGB, jet colour map, nearest-neighbour upscaled."""
     import cv2
@@ -99,6 +110,8 @@ class System2Node:
         self._period = 1.0 / self._check_rate(self.p.rate_hz)
         if not self.p.instruction.strip():
             raise ValueError("parameter instruction must be a non-empty language instruction (config or -p instruction:=...)")
+        if self.p.checkpoint:
+            check_frame_rate(self.p.checkpoint, self.p.frame_hz)
         self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
         self.stream = self.policy.make_system2_stream()
         self._pending: deque = deque(maxlen=max(1, self.p.max_backlog))

@@ -71,7 +71,11 @@ class TrainingData:
             self.val_mask += [i >= len(ds) - n_val for i in range(len(ds))]
 
     def info(self) -> dict:
-        return {"datasets": [str(ds.root) for ds in self.datasets], "fps": self.fps, "cameras": self.cameras,
+        """What a checkpoint records about its data (dataset.json): eval and the nodes observe alike."""
+        from video2act.data.windows import frame_stride
+
+        return {"datasets": [str(ds.root) for ds in self.datasets], "fps": self.fps, "control_hz": self.fps,
+                "system2_frame_hz": self.fps / frame_stride(self.fps), "cameras": self.cameras,
                 "image_size": list(self.image_size), "tasks": self.tasks, "episodes": len(self.episodes),
                 "instructions": sorted({e.instruction for e in self.episodes}), "validation_episodes": int(sum(self.val_mask))}
 
