@@ -326,3 +326,18 @@ def test_qformer_sees_token_positions_only_through_the_grid_code():
         qformer(features, grid=(2, 3, 3))
     with pytest.raises(ValueError, match=r"\(B, N, 12\)"):
         qformer(features[..., :8])
+
+
+def test_stream_accepts_flipped_and_strided_views():
+    """A camera frame handed over as a non-contiguous numpy view (flipped, every other column) is accepted,
+    as act() accepts it, and encodes like its contiguous copy."""
+    from video2act.model import Video2ActPolicy
+
+    policy = Video2ActPolicy.from_preset("tiny", seed=0)
+    frame = np.random.default_rng(0).integers(0, 255, (64, 192, 3), dtype=np.uint8)
+    for view in (frame[::-1], frame[:, ::2], frame[:, :, ::-1]):
+        a, b = policy.make_system2_stream(), policy.make_system2_stream()
+        for k in range(2):
+            a.push(view, float(k))
+            b.push(np.ascontiguousarray(view), float(k))
+        assert torch.equal(a.high.latents(), b.high.latents())

@@ -482,7 +482,9 @@ class System2FeatureExtractor(nn.Module):
 
 def _frame_to_tensor(frame, resolution: tuple[int, int]) -> torch.Tensor:
     """uint8 (H, W, 3) or float (3, H, W) in [-1, 1] -> float (3, *resolution) in [-1, 1]."""
-    image = torch.as_tensor(np.asarray(frame) if isinstance(frame, np.ndarray) else frame)
+    # a flipped or strided view (as some drivers and simulators hand over) has negative / odd strides torch
+    # cannot wrap: copy it into a contiguous array first
+    image = torch.as_tensor(np.ascontiguousarray(frame) if isinstance(frame, np.ndarray) else frame)
     if image.dtype == torch.uint8:
         _require(image.ndim == 3 and image.shape[2] == 3, f"uint8 frames must be (H, W, 3), got {tuple(image.shape)}")
         image = image.permute(2, 0, 1).float() / 127.5 - 1.0  # (3, H, W)
