@@ -125,7 +125,10 @@ def test_expert_path_is_a_tool_line_where_ik_can_follow_it_else_a_joint_line_to_
 def test_env_api_shapes_and_images():
     env = CobotMagicEnv(image_size=(48, 64), control_hz=30, render=True)
     obs = env.reset("place_empty_cup", 0)
-    assert set(obs) == {"images", "state", "instruction", "time"}
+    assert set(obs) == {"images", "state", "instruction", "time", "objects"}
+    cup, coaster = obs["objects"][:4], obs["objects"][4:8]  # true poses (the sanity ladder's oracle input)
+    assert obs["objects"].shape == (16,) and not obs["objects"][8:].any()
+    assert 0.27 <= cup[0] <= 0.37 and 0.1 <= abs(cup[1]) <= 0.22 and cup[2] > 0.75 and coaster[2] < cup[2]
     assert obs["state"].dtype == np.float32 and obs["state"].shape == (14,)
     assert "cup" in obs["instruction"]
     for key in ("head", "left", "right"):
