@@ -130,8 +130,9 @@ class Video2ActConfig:
             (text tokens per instruction, System 2 tokens per frame window).
         system2_image_condition: feed the head camera's image-encoder tokens into System 2's conditioning (the
             paper feeds SigLIP embeddings); off when the image encoder is trained, so System 2 stays cacheable.
-        object_aux_weight: weight of an auxiliary loss that reads the true object poses (where a dataset has
-            them) from the head camera's keypoints; training only, nothing of it is used to act.
+        object_aux_weight: weight of the keypoint supervision: where a dataset has the true object poses (the
+            twin's), the head camera's first keypoint maps are trained to peak at the objects' projections
+            (keypoints.KeypointImageEncoder.heatmap_loss). Training only; acting reads images alone.
     """
 
     preset: str

@@ -46,7 +46,9 @@ class Video2ActEncoders(nn.Module):
         if load_pretrained and txt.pretrained:
             self.text_encoder = T5EncoderModel.from_pretrained(txt.pretrained)
         else:
-            self.text_encoder = T5EncoderModel(T5Config(**txt.config))
+            with torch.random.fork_rng(devices=[]):  # independent of the image encoder's init (see the policy)
+                torch.manual_seed(torch.initial_seed() + 1)
+                self.text_encoder = T5EncoderModel(T5Config(**txt.config))
         self._tokenizer_source = tokenizer_dir or (txt.pretrained if config.tokenizer == "pretrained" else None)
         if config.tokenizer == "pretrained" and self._tokenizer_source is None:
             raise ValueError("tokenizer 'pretrained' needs text_encoder.pretrained (a local path or hub id)")

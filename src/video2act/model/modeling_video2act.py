@@ -71,24 +71,25 @@ class Video2ActPolicy(nn.Module):
         s2 = config.system2
         hidden = config.dit.hidden_size
         self.encoders = Video2ActEncoders(config, load_pretrained=load_pretrained, tokenizer_dir=tokenizer_dir)
-        self.system2 = System2FeatureExtractor(s2, meta=meta)
+        with torch.random.fork_rng(devices=[]):
+            # System 2's random init depends on the seed only, not on what was built before it: another image
+            # encoder must not change the VDM (and invalidate every latent / token cache keyed by its weights)
+            torch.manual_seed(torch.initial_seed() + 2)
+            self.system2 = System2FeatureExtractor(s2, meta=meta)
         # System 1 context projections; one learned type embedding per camera, text, spatial, motion.
         self.image_proj = nn.Linear(config.image_dim, hidden)
-        if config.object_aux_weight > 0:
-            if config.image_encoder.type != "keypoints":
-                raise ValueError("object_aux_weight needs the 'keypoints' image encoder (it reads keypoint coordinates)")
-            from video2act.sim.tasks import OBJECT_DIM
-
-            k = int(config.image_encoder.config["num_keypoints"])
-            self.object_aux_head = nn.Sequential(nn.Linear(2 * k, hidden), nn.SiLU(), nn.Linear(hidden, OBJECT_DIM))
+        if config.object_aux_weight > 0 and config.image_encoder.type != "keypoints":
+            raise ValueError("object_aux_weight needs the 'keypoints' image encoder (it supervises keypoint maps)")
         self.text_proj = nn.Linear(config.text_dim, hidden)
         self.spatial_proj = nn.Linear(s2.token_dim, hidden)
         self.motion_proj = nn.Linear(s2.token_dim, hidden)
         self.context_type = nn.Parameter(torch.randn(len(config.cameras) + 3, hidden) * 0.02)
         # System 2 conditioning projections (into the HunyuanVideo transformer's text / pooled widths).
-        self.s2_text_proj = nn.Linear(config.text_dim, s2.cond_dim)
-        self.s2_image_proj = nn.Linear(config.image_dim, s2.cond_dim)
-        self.s2_pooled_proj = nn.Linear(config.text_dim, s2.pooled_dim)
+        with torch.random.fork_rng(devices=[]):  # like System 2: its conditioning depends on the seed only
+            torch.manual_seed(torch.initial_seed() + 3)
+            self.s2_text_proj = nn.Linear(config.text_dim, s2.cond_dim)
+            self.s2_image_proj = nn.Linear(config.image_dim, s2.cond_dim)
+            self.s2_pooled_proj = nn.Linear(config.text_dim, s2.pooled_dim)
         if "text_encoder" in config.frozen:
             self.encoders.text_encoder.requires_grad_(False)
         if "system2" in config.frozen:
@@ -386,7 +387,7 @@ class Video2ActPolicy(nn.Module):
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        """Diffusion loss (MSE against `diffusion.prediction_type`'s target) + the optional object auxiliary loss.
+        """Diffusion loss (MSE against `diffusion.prediction_type`'s target) + the optional keypoint supervision.
 
         batch:
             images: {camera: (B, H, W, 3) uint8}; state: (B, S) raw; action: (B, H, A) raw;
@@ -397,7 +398,7 @@ class Video2ActPolicy(nn.Module):
             optional `objects` (B, OBJECT_DIM) true object poses (oracle encoder input / auxiliary target);
             optional `noise` (B, H, A) and `timesteps` (B,) to evaluate the loss at fixed draws.
         Returns:
-            loss (scalar tensor), info {"loss": float total, "diffusion": float, "object_aux": float (if used)}.
+            loss (scalar tensor), info {"loss": float total, "diffusion": float, "keypoint_ce": float (if used)}.
         """
         pixels = self.preprocess_images(batch["images"])  # (B, V, 3, h, w)
         text, text_mask = self.encode_instructions(list(batch["instruction"]))
@@ -408,9 +409,10 @@ class Video2ActPolicy(nn.Module):
             spatial, motion = self.system2(batch["high_latents"].to(self.device), batch["low_latents"].to(self.device), *cond)
         objects = batch.get("objects")
         aux = self.config.object_aux_weight > 0 and objects is not None
-        if aux:  # keypoints once: the same (augmented) coordinates feed the tokens and the auxiliary head
+        if aux:  # maps once: the same maps feed the tokens and the keypoint supervision
             encoder = self.encoders.image_encoder
-            coords = encoder.keypoints(pixels.flatten(0, 1))  # (B*V, K, 2)
+            maps = encoder.maps(pixels.flatten(0, 1))  # (B*V, K, h, w)
+            coords = encoder.softmax(maps)  # (B*V, K, 2)
             image_tokens = encoder.embed(coords).view(*pixels.shape[:2], *coords.shape[1:2], -1)  # (B, V, K, D_img)
         else:
             image_tokens = self.image_tokens(pixels, objects)  # (B, V, N, D_img)
@@ -432,12 +434,17 @@ class Video2ActPolicy(nn.Module):
         diffusion = F.mse_loss(self.dit(noisy, timesteps, state, context, mask), target)
         loss, info = diffusion, {"diffusion": float(diffusion.detach())}
         if aux:
-            # keypoints of the head camera -> object poses (dm-scale units): teaches the filters what to find
-            coords = coords.view(b, pixels.shape[1], *coords.shape[1:])[:, 0]  # (B, K, 2)
-            scale = coords.new_tensor([10.0, 10.0, 10.0, 1.0]).repeat(objects.shape[1] // 4)
-            aux = F.mse_loss(self.object_aux_head(coords.flatten(1)), objects.to(coords) * scale)
-            loss = loss + self.config.object_aux_weight * aux
-            info["object_aux"] = float(aux.detach())
+            # the head camera's first maps should peak where the objects are (their true positions projected
+            # into the head image): training-only supervision of what the filters should find
+            from video2act.sim.model import project_to_head_camera
+
+            slots = objects.view(b, -1, 4)[..., :3].cpu().numpy()  # (B, S, 3) world positions, zero = no body
+            targets = torch.from_numpy(np.nan_to_num(project_to_head_camera(slots)).astype(np.float32)).to(maps.device)
+            valid = torch.from_numpy(np.abs(slots).sum(-1) > 0).to(maps.device)
+            head_maps = maps.view(b, pixels.shape[1], *maps.shape[1:])[:, 0]  # (B, K, h, w)
+            aux_loss = self.encoders.image_encoder.heatmap_loss(head_maps, targets, valid)
+            loss = loss + self.config.object_aux_weight * aux_loss
+            info["keypoint_ce"] = float(aux_loss.detach())
         info["loss"] = float(loss.detach())
         return loss, info
 

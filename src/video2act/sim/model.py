@@ -196,3 +196,24 @@ def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | No
   <contact>{excludes}</contact>
   <actuator>{actuators}</actuator>
 </mujoco>"""
+
+
+def project_to_head_camera(points, sim: dict | None = None) -> np.ndarray:
+    """World points (..., 3) -> (..., 2) [x, y] in the head image, both in [-1, 1] (x right, y down; pixel
+    centres of any image size map alike), from the camera in config/sim.yaml (pos, lookat, fovy), as MuJoCo
+    renders it. Points behind the camera give non-finite values."""
+    sim = sim or load_config("sim.yaml")
+    cam = sim["cameras"]["head"]
+    pos, lookat = np.asarray(cam["pos"], float), np.asarray(cam["lookat"], float)
+    axes = look_xyaxes(lookat - pos)
+    right, up = axes[:3], axes[3:]
+    forward = np.cross(up, right)  # camera looks along -z = up x right
+    d = np.asarray(points, float) - pos
+    depth = d @ forward
+    with np.errstate(divide="ignore", invalid="ignore"):
+        focal = 1.0 / np.tan(np.radians(cam["fovy"]) / 2)  # in units of half the image height
+        h, w = sim["cameras"]["image_size"]
+        x = focal * (d @ right) / depth * (h / w)  # half-width units
+        y = -focal * (d @ up) / depth
+        out = np.stack([x, y], axis=-1)
+    return np.where(depth[..., None] > 0, out, np.nan)
