@@ -78,3 +78,33 @@ def test_small_preset_acts_on_the_head_camera_at_its_aspect_ratio():
     assert pixels.shape == (1, 1, 3, 96, 128)
     trainable = {n.split(".")[0] for n, p in policy.named_parameters() if p.requires_grad}
     assert "system2" not in trainable and not any(p.requires_grad for p in policy.encoders.text_encoder.parameters())
+
+
+@torch.no_grad()
+def test_heatmap_loss_prefers_maps_that_peak_at_the_targets():
+    enc = KeypointImageEncoder((24, 32), channels=(4, 8, 8), num_keypoints=3, hidden_size=8)
+    targets = torch.tensor([[[0.5, -0.5], [-1.0, 1.0]]])  # (1, S=2, 2) in [-1, 1]
+    valid = torch.tensor([[True, True]])
+    right = torch.full((1, 3, 12, 16), -20.0)
+    right[0, 0, 3, 11] = 20.0  # x = -1 + 2*11/15 ~ 0.47, y = -1 + 2*3/11 ~ -0.45
+    right[0, 1, 11, 0] = 20.0
+    wrong = right.flip(-1)
+    assert float(enc.heatmap_loss(right, targets, valid)) < float(enc.heatmap_loss(wrong, targets, valid)) - 5
+    # an invalid slot (no such body in this task) does not count
+    only_first = torch.tensor([[True, False]])
+    assert float(enc.heatmap_loss(right, targets, only_first)) == pytest.approx(
+        float(enc.heatmap_loss(right[:, :1], targets[:, :1], only_first[:, :1])), rel=1e-5)
+
+
+def test_head_camera_projection_lands_on_the_rendered_object():
+    from video2act.sim.env import CobotMagicEnv
+    from video2act.sim.model import project_to_head_camera
+
+    with CobotMagicEnv(image_size=(96, 128)) as env:
+        obs = env.reset("place_empty_cup", 3)
+    img = obs["images"]["head"].astype(int)
+    cup, coaster = project_to_head_camera(obs["objects"][:8].reshape(2, 4)[:, :3])
+    px = lambda xy: (int(round((xy[1] + 1) / 2 * 96 - 0.5)), int(round((xy[0] + 1) / 2 * 128 - 0.5)))  # noqa: E731
+    assert img[px(cup)].min() > 150  # the white cup
+    r, g, b = img[px(coaster)]
+    assert r > g > b and r < 140  # the dark brown coaster (the table is lighter)
