@@ -16,15 +16,12 @@ farther away than a tolerance (stale feedback must not pass as current state).
 """
 from __future__ import annotations
 
-import bisect
 import itertools
 import threading
-from collections import deque
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from video2act.ros.conversions import stamp_to_sec
+from video2act.runtime.system1_core import StateBuffer  # noqa: F401 - moved to runtime, kept importable here
 
 try:  # ROS 2 message_filters (not available from the PyPI wheels)
     import message_filters as _message_filters  # type: ignore
@@ -93,31 +90,3 @@ def make_image_sync(node, msg_type, topics: Sequence[str], qos, queue_size: int,
                                      qos, callback_group=callback_group)
             for i, t in enumerate(topics)]
     return (subs, sync)
-
-
-class StateBuffer:
-    """Short history of one arm's feedback: add(stamp, positions), nearest(t, tolerance)."""
-
-    def __init__(self, maxlen: int = 64):
-        self._stamps: deque[float] = deque(maxlen=maxlen)
-        self._values: deque[np.ndarray] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
-
-    def add(self, stamp: float, positions: np.ndarray) -> None:
-        with self._lock:
-            if self._stamps and stamp < self._stamps[-1]:  # out-of-order sample: history must stay sorted
-                return
-            self._stamps.append(float(stamp))
-            self._values.append(np.asarray(positions, dtype=np.float64))
-
-    def nearest(self, t: float, tolerance: float) -> np.ndarray | None:
-        """Sample whose stamp is nearest to t, or None when none is within `tolerance` seconds."""
-        with self._lock:
-            if not self._stamps:
-                return None
-            stamps = list(self._stamps)
-            k = bisect.bisect_left(stamps, t)
-            best = min((j for j in (k - 1, k) if 0 <= j < len(stamps)), key=lambda j: abs(stamps[j] - t))
-            if abs(stamps[best] - t) > tolerance:
-                return None
-            return self._values[best].copy()

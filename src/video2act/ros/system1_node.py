@@ -12,7 +12,8 @@ Never waits for System 2: each planning step takes whatever features are newest.
 `max_feature_age` (both measured from their stamps, i.e. capture time), or no arm feedback lies
 within `state_tolerance` of the image stamp. Bad messages (image encoding/size, non-finite or
 mis-shaped features) and non-finite chunks are logged (throttled), counted in /diagnostics and
-dropped. The observation time is the head camera's stamp.
+dropped. The observation time is the head camera's stamp. Every decision lives in
+video2act.runtime.system1_core.System1Core (tested without ROS); this node converts and publishes.
 
     python -m video2act.ros.system1_node --ros-args --params-file config/system1.yaml -p preset:=tiny
 """
@@ -28,6 +29,7 @@ from video2act.config import load_config
 from video2act.model.system2_stream import SlowFeatures
 from video2act.ros.conversions import ImageFormatError, float_image_to_numpy, image_msg_to_rgb, stamp_to_sec
 from video2act.ros.system2_node import CAMERAS, load_policy, policy_params
+from video2act.runtime.system1_core import InputError
 
 NODE_NAME = "system1_node"
 
@@ -62,10 +64,10 @@ class System1Node:
 
         from video2act.ros.diagnostics import DiagnosticsPublisher
         from video2act.ros.params import declare_params, yaml_defaults
-        from video2act.ros.sync import StateBuffer, make_image_sync
-        from video2act.runtime.feature_cache import FeatureCache
+        from video2act.ros.sync import make_image_sync
         from video2act.runtime.rate_stats import RateStats
         from video2act.runtime.robot import RobotDescription
+        from video2act.runtime.system1_core import System1Core
 
         self.node = node
         self.p = declare_params(node, param_spec(robot_cfg), defaults=yaml_defaults("system1.yaml", NODE_NAME))
@@ -76,15 +78,12 @@ class System1Node:
             raise ValueError("parameter instruction must be a non-empty language instruction (config or -p instruction:=...)")
         self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
         s2 = self.policy.config.system2
-        self._feature_shapes = {"spatial": (s2.num_spatial_tokens, s2.token_dim), "motion": (s2.num_motion_tokens, s2.token_dim)}
-        self.features = FeatureCache(self.p.max_feature_age)
-        self._partial_features: dict[float, dict[str, np.ndarray]] = {}
-        self.states = [StateBuffer(), StateBuffer()]
-        self._newest_obs = None  # ({camera: rgb}, stamp s, stamp msg) of the newest triple
+        shapes = {"spatial": (s2.num_spatial_tokens, s2.token_dim), "motion": (s2.num_motion_tokens, s2.token_dim)}
+        self.core = System1Core(self.robot, shapes, self.p.max_image_age, self.p.max_feature_age, self.p.state_tolerance,
+                                self.p.rate_hz, SlowFeatures)
+        self.counts = self.core.counts
+        self._stamp_msgs: dict[float, object] = {}  # observation stamp (s) -> its builtin_interfaces stamp
         self._cv = threading.Condition()
-        self.counts = {"observations": 0, "observations_superseded": 0, "images_dropped_bad": 0, "images_stale": 0,
-                       "features_missing_or_stale": 0, "features_dropped_bad": 0, "state_missing": 0,
-                       "feedback_dropped_bad": 0, "chunks_published": 0, "chunks_nonfinite": 0, "act_errors": 0}
         self._chunk_rate = RateStats(50)
         self._act_latency: deque[float] = deque(maxlen=50)
         self._obs_age: deque[float] = deque(maxlen=50)
@@ -122,96 +121,67 @@ class System1Node:
             self.counts["images_dropped_bad"] += 1
             self._warn(f"dropped camera triple: {e}")
             return
+        t_obs = stamp_to_sec(head.header.stamp)
         with self._cv:
-            if self._newest_obs is not None:
-                self.counts["observations_superseded"] += 1
-            self._newest_obs = (images, stamp_to_sec(head.header.stamp), head.header.stamp)
-            self.counts["observations"] += 1
+            self._stamp_msgs = {t_obs: head.header.stamp}
+            self.core.on_observation(images, t_obs)
             self._cv.notify()
 
     def _on_feedback(self, arm: int, msg) -> None:
-        pos = np.asarray(msg.position, dtype=np.float64)
-        if pos.shape != (self.robot.dof_per_arm,) or not np.all(np.isfinite(pos)):
-            self.counts["feedback_dropped_bad"] += 1
-            self._warn(f"dropped arm feedback with {pos.size} positions (finite: {bool(np.all(np.isfinite(pos)))})")
-            return
-        self.states[arm].add(stamp_to_sec(msg.header.stamp), pos)
+        try:
+            self.core.on_feedback(arm, stamp_to_sec(msg.header.stamp), msg.position)
+        except InputError as e:
+            self._warn(f"dropped {e}")
 
     def _on_feature(self, kind: str, msg) -> None:
-        """Pair spatial and motion messages by stamp; a complete, finite pair updates the cache."""
-        stamp = stamp_to_sec(msg.header.stamp)
         try:
-            tokens = float_image_to_numpy(msg)
-            if tokens.shape != self._feature_shapes[kind]:
-                raise ImageFormatError(f"{kind} features have shape {tokens.shape}, the policy expects {self._feature_shapes[kind]}")
-            if not np.all(np.isfinite(tokens)):
-                raise ImageFormatError(f"{kind} features contain non-finite values")
+            self.core.on_feature(kind, stamp_to_sec(msg.header.stamp), float_image_to_numpy(msg))
         except ImageFormatError as e:
             self.counts["features_dropped_bad"] += 1
             self._warn(f"dropped {kind} features: {e}")
-            return
-        pair = self._partial_features.setdefault(stamp, {})
-        pair[kind] = tokens
-        if len(pair) == 2:
-            self.features.update(SlowFeatures(pair["spatial"], pair["motion"], stamp), stamp)
-            for s in [s for s in self._partial_features if s <= stamp]:
-                del self._partial_features[s]
-        while len(self._partial_features) > 8:  # a partner that never came
-            del self._partial_features[min(self._partial_features)]
+        except InputError as e:
+            self._warn(f"dropped {e}")
 
     # -- worker: plan -----------------------------------------------------------------------------
     def _run(self) -> None:
-        next_start = time.monotonic()
         while not self._stop.is_set():
             with self._cv:
-                self._cv.wait_for(lambda: self._newest_obs is not None or self._stop.is_set(), timeout=0.5)
-                delay = next_start - time.monotonic()
+                self._cv.wait_for(lambda: self.core.has_observation() or self._stop.is_set(), timeout=0.5)
+            delay = self.core.wait_s(time.monotonic())
             if delay > 0:  # at most rate_hz; the newest observation is taken after the wait
                 self._stop.wait(delay)
             with self._cv:
-                obs, self._newest_obs = self._newest_obs, None
+                obs = self.core.take()
+                stamp_msg = self._stamp_msgs.get(obs[1]) if obs is not None else None
             if obs is None:
                 continue
-            next_start = time.monotonic() + 1.0 / self.p.rate_hz
+            self.core.planned(time.monotonic())
             try:
-                self._plan(obs)
+                self._plan(obs, stamp_msg)
             except Exception as e:  # noqa: BLE001 - a failed step must not kill the worker; it is counted
                 if not self.node.context.ok():  # shutting down: the publishers are gone
                     break
                 self.counts["act_errors"] += 1
                 self.node.get_logger().error(f"System 1 step failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
 
-    def _plan(self, obs) -> None:
-        images, t_obs, stamp_msg = obs
+    def _plan(self, obs, stamp_msg) -> None:
         now = self.now()
-        if now - t_obs > self.p.max_image_age:
-            self.counts["images_stale"] += 1
-            self._warn(f"images are {now - t_obs:.3f} s old (limit {self.p.max_image_age} s): not acting")
+        inputs = self.core.inputs(obs, now)
+        if inputs is None:
+            self._warn(f"{self.core.last_refusal}: not acting")
             return
-        features = self.features.get(now)
-        if features is None:
-            self.counts["features_missing_or_stale"] += 1
-            self._warn(f"System 2 features missing or {self.features.age(now):.3f} s old (limit {self.p.max_feature_age} s): not acting")
-            return
-        arms = [buf.nearest(t_obs, self.p.state_tolerance) for buf in self.states]
-        if any(a is None for a in arms):
-            self.counts["state_missing"] += 1
-            self._warn(f"no arm feedback within {self.p.state_tolerance} s of the images: not acting")
-            return
-        state = self.robot.join(arms[0], arms[1])
         t0 = time.perf_counter()
-        chunk = self.policy.act(images, state, self.p.instruction, features, seed=None if self.p.seed < 0 else self.p.seed)
+        chunk = self.policy.act(inputs.images, inputs.state, self.p.instruction, inputs.features,
+                                seed=None if self.p.seed < 0 else self.p.seed)
         self._act_latency.append(time.perf_counter() - t0)
-        chunk = np.asarray(chunk, dtype=np.float64)
-        if chunk.ndim != 2 or chunk.shape[1] != self.robot.dof or not np.all(np.isfinite(chunk)):
-            self.counts["chunks_nonfinite"] += 1
-            self._warn(f"dropped a chunk of shape {chunk.shape} (finite: {bool(np.all(np.isfinite(chunk)))})")
+        chunk = self.core.accept_chunk(chunk)
+        if chunk is None:
+            self._warn(self.core.last_refusal)
             return
         self.chunk_pub.publish(self._trajectory(chunk, stamp_msg))
-        self.counts["chunks_published"] += 1
         self._chunk_rate.tick(time.monotonic())
-        self._obs_age.append(self.now() - t_obs)
-        self._feature_age_used.append(now - features.stamp)
+        self._obs_age.append(self.now() - inputs.t_obs)
+        self._feature_age_used.append(now - inputs.features.stamp)
 
     def _trajectory(self, chunk: np.ndarray, stamp):
         """(H, 14) absolute joint targets -> JointTrajectory, point i due i / control_hz after `stamp`."""
@@ -241,11 +211,11 @@ class System1Node:
             "act_ms_p95": None if not self._act_latency else pct(self._act_latency, 95) * 1e3,
             "observation_age_at_publish_s_p50": pct(self._obs_age, 50),
             "feature_age_used_s_p50": pct(self._feature_age_used, 50),
-            "feature_age_s": self.features.age(self.now()),
+            "feature_age_s": self.core.features.age(self.now()),
             "sync_matched": getattr(self._sync[1], "matched", None),
             **self.counts,
         }
-        acting = self._chunk_rate.count > 0 and self.features.get(self.now()) is not None
+        acting = self._chunk_rate.count > 0 and self.core.features.get(self.now()) is not None
         self.diag.publish(values, level=OK if acting else WARN, message="planning" if acting else "not acting: inputs missing or stale")
 
     def shutdown(self) -> None:

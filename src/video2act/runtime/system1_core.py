@@ -1,0 +1,178 @@
+"""System 1's decisions without ROS: what the node acts on, when, and why it refuses.
+
+The rclpy node (video2act.ros.system1_node) converts messages and calls:
+`on_observation(images, t_obs)` for each synchronised camera set (newest wins: one slot),
+`on_feedback(arm, stamp, positions)`, `on_feature(kind, stamp, tokens)` (spatial + motion paired by stamp),
+then from its worker `take()`, `wait_s(now)` / `planned(now)` (planning rate, on the clock passed in) and
+`inputs(obs, now)`, which returns what policy.act needs or None with the reason counted, and
+`accept_chunk(chunk, ...)` for the policy's output. Every time is passed in: tests drive it with a fake clock.
+
+Gates (all measured from stamps, i.e. capture time): images older than max_image_age, features missing or
+older than max_feature_age, no arm feedback within state_tolerance of the image stamp -> no plan.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from video2act.runtime.feature_cache import FeatureCache
+
+
+class InputError(ValueError):
+    """A message System 1 cannot use (shape, non-finite values); counted and dropped."""
+
+
+class StateBuffer:
+    """Short history of one arm's feedback: add(stamp, positions), nearest(t, tolerance)."""
+
+    def __init__(self, maxlen: int = 64):
+        self._stamps: deque[float] = deque(maxlen=maxlen)
+        self._values: deque[np.ndarray] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def add(self, stamp: float, positions: np.ndarray) -> None:
+        with self._lock:
+            if self._stamps and stamp < self._stamps[-1]:  # out-of-order sample: history must stay sorted
+                return
+            self._stamps.append(float(stamp))
+            self._values.append(np.asarray(positions, dtype=np.float64))
+
+    def nearest(self, t: float, tolerance: float) -> np.ndarray | None:
+        """Sample whose stamp is nearest to t, or None when none is within `tolerance` seconds."""
+        with self._lock:
+            if not self._stamps:
+                return None
+            stamps = list(self._stamps)
+            k = bisect.bisect_left(stamps, t)
+            best = min((j for j in (k - 1, k) if 0 <= j < len(stamps)), key=lambda j: abs(stamps[j] - t))
+            if abs(stamps[best] - t) > tolerance:
+                return None
+            return self._values[best].copy()
+
+
+@dataclass
+class PlanInputs:
+    images: dict
+    state: np.ndarray  # (14,)
+    features: object  # SlowFeatures
+    t_obs: float
+
+
+class System1Core:
+    """Observation slot, feature pairing, staleness gates, planning rate and counters of System 1.
+
+    Args:
+        robot: RobotDescription (14-d layout, dof per arm).
+        feature_shapes: {"spatial": (Ns, D), "motion": (Nm, D)} the policy expects.
+        max_image_age, max_feature_age, state_tolerance: gates in seconds (see the module docstring).
+        rate_hz: plans at most this often.
+        make_features: (spatial, motion, stamp) -> the policy's feature object (SlowFeatures).
+    """
+
+    def __init__(self, robot, feature_shapes: dict, max_image_age: float, max_feature_age: float,
+                 state_tolerance: float, rate_hz: float, make_features):
+        if not rate_hz > 0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        self.robot = robot
+        self.feature_shapes = {k: tuple(v) for k, v in feature_shapes.items()}
+        self.max_image_age, self.state_tolerance = float(max_image_age), float(state_tolerance)
+        self.period = 1.0 / float(rate_hz)
+        self.features = FeatureCache(max_feature_age)
+        self.states = [StateBuffer(), StateBuffer()]
+        self._make_features = make_features
+        self._partial: dict[float, dict[str, np.ndarray]] = {}
+        self._slot = None
+        self._lock = threading.Lock()
+        self._next_plan = -math.inf
+        self.last_refusal = ""
+        self.counts = {"observations": 0, "observations_superseded": 0, "images_dropped_bad": 0, "images_stale": 0,
+                       "features_missing_or_stale": 0, "features_dropped_bad": 0, "state_missing": 0,
+                       "feedback_dropped_bad": 0, "chunks_published": 0, "chunks_nonfinite": 0, "act_errors": 0}
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def on_observation(self, images: dict, t_obs: float) -> None:
+        """The newest camera set replaces an older one not yet planned from (counted as superseded)."""
+        with self._lock:
+            if self._slot is not None:
+                self.counts["observations_superseded"] += 1
+            self._slot = (images, float(t_obs))
+            self.counts["observations"] += 1
+
+    def on_feedback(self, arm: int, stamp: float, positions) -> None:
+        pos = np.asarray(positions, dtype=np.float64).reshape(-1)
+        if pos.shape != (self.robot.dof_per_arm,) or not np.all(np.isfinite(pos)):
+            self.counts["feedback_dropped_bad"] += 1
+            raise InputError(f"arm feedback with {pos.size} positions (finite: {bool(np.all(np.isfinite(pos)))})")
+        self.states[arm].add(float(stamp), pos)
+
+    def on_feature(self, kind: str, stamp: float, tokens) -> None:
+        """Pair spatial and motion tokens by stamp; a complete, finite pair updates the cache."""
+        tokens = np.asarray(tokens)
+        if kind not in self.feature_shapes:
+            self.counts["features_dropped_bad"] += 1
+            raise InputError(f"unknown feature kind {kind!r}; expected {sorted(self.feature_shapes)}")
+        if tokens.shape != self.feature_shapes[kind]:
+            self.counts["features_dropped_bad"] += 1
+            raise InputError(f"{kind} features have shape {tokens.shape}, the policy expects {self.feature_shapes[kind]}")
+        if not np.all(np.isfinite(tokens)):
+            self.counts["features_dropped_bad"] += 1
+            raise InputError(f"{kind} features contain non-finite values")
+        pair = self._partial.setdefault(float(stamp), {})
+        pair[kind] = tokens
+        if len(pair) == len(self.feature_shapes):
+            self.features.update(self._make_features(pair["spatial"], pair["motion"], float(stamp)), float(stamp))
+            for s in [s for s in self._partial if s <= stamp]:
+                del self._partial[s]
+        while len(self._partial) > 8:  # a partner that never came
+            del self._partial[min(self._partial)]
+
+    # -- planning ---------------------------------------------------------------------------------
+    def take(self):
+        """The newest (images, t_obs) not yet planned from, or None; empties the slot."""
+        with self._lock:
+            obs, self._slot = self._slot, None
+        return obs
+
+    def has_observation(self) -> bool:
+        return self._slot is not None
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until the planning rate allows the next plan (0 when due)."""
+        return max(0.0, self._next_plan - float(now))
+
+    def planned(self, now: float) -> None:
+        self._next_plan = float(now) + self.period
+
+    def inputs(self, obs, now: float) -> PlanInputs | None:
+        """What policy.act needs for `obs` at `now`, or None (the reason counted and kept in last_refusal)."""
+        images, t_obs = obs
+        if now - t_obs > self.max_image_age:
+            return self._refuse("images_stale", f"images are {now - t_obs:.3f} s old (limit {self.max_image_age} s)")
+        features = self.features.get(now)
+        if features is None:
+            return self._refuse("features_missing_or_stale", f"System 2 features missing or {self.features.age(now):.3f} s "
+                                                             f"old (limit {self.features.max_age} s)")
+        arms = [buf.nearest(t_obs, self.state_tolerance) for buf in self.states]
+        if any(a is None for a in arms):
+            return self._refuse("state_missing", f"no arm feedback within {self.state_tolerance} s of the images")
+        return PlanInputs(images, self.robot.join(arms[0], arms[1]), features, t_obs)
+
+    def accept_chunk(self, chunk) -> np.ndarray | None:
+        """(H, 14) finite chunk as float64, or None (counted) for a wrong shape / non-finite values."""
+        chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.ndim != 2 or chunk.shape[1] != self.robot.dof or not np.all(np.isfinite(chunk)):
+            self._refuse("chunks_nonfinite", f"dropped a chunk of shape {chunk.shape} "
+                                             f"(finite: {bool(np.all(np.isfinite(chunk)))})")
+            return None
+        self.counts["chunks_published"] += 1
+        return chunk
+
+    def _refuse(self, counter: str, reason: str) -> None:
+        self.counts[counter] += 1
+        self.last_refusal = reason
+        return None

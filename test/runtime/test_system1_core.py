@@ -1,0 +1,87 @@
+"""System 1's decisions with a fake clock, no ROS: slot, pairing, staleness gates, planning rate, bad input."""
+import numpy as np
+import pytest
+
+from video2act.model.system2_stream import SlowFeatures
+from video2act.runtime.robot import RobotDescription
+from video2act.runtime.system1_core import InputError, System1Core
+
+ROBOT = RobotDescription.from_config()
+SHAPES = {"spatial": (2, 4), "motion": (3, 4)}
+
+
+def make_core(**kw):
+    args = dict(max_image_age=0.3, max_feature_age=1.0, state_tolerance=0.1, rate_hz=10.0)
+    return System1Core(ROBOT, SHAPES, make_features=SlowFeatures, **{**args, **kw})
+
+
+def features(core, stamp, value=0.0):
+    core.on_feature("spatial", stamp, np.full(SHAPES["spatial"], value))
+    core.on_feature("motion", stamp, np.full(SHAPES["motion"], value))
+
+
+def feedback(core, stamp):
+    left, right = ROBOT.split(ROBOT.home)
+    core.on_feedback(0, stamp, left)
+    core.on_feedback(1, stamp, right)
+
+
+def test_acts_on_the_newest_observation_with_paired_features_and_nearest_state():
+    core = make_core()
+    features(core, 0.9, 1.0)
+    feedback(core, 0.95)
+    feedback(core, 1.2)
+    core.on_observation({"head": "old"}, 0.9)
+    core.on_observation({"head": "new"}, 1.0)  # supersedes: only the newest is planned from
+    assert core.counts["observations_superseded"] == 1
+    obs = core.take()
+    assert obs[0] == {"head": "new"} and core.take() is None
+    inputs = core.inputs(obs, now=1.05)
+    assert inputs.t_obs == 1.0 and inputs.features.stamp == 0.9 and float(inputs.features.spatial[0, 0]) == 1.0
+    np.testing.assert_array_equal(inputs.state, ROBOT.home)
+
+
+def test_a_feature_pair_needs_both_halves_with_the_same_stamp():
+    core = make_core()
+    core.on_feature("spatial", 1.0, np.zeros(SHAPES["spatial"]))
+    core.on_feature("motion", 1.1, np.zeros(SHAPES["motion"]))
+    assert core.features.get(1.2) is None
+    core.on_feature("motion", 1.0, np.zeros(SHAPES["motion"]))
+    assert core.features.get(1.2).stamp == 1.0
+
+
+@pytest.mark.parametrize("now, feature_stamp, feedback_stamp, counter", [
+    (1.5, 1.0, 1.0, "images_stale"),                # images 0.5 s old > 0.3
+    (1.1, 0.0, 1.0, "features_missing_or_stale"),   # features 1.1 s old > 1.0
+    (1.1, 1.0, 0.5, "state_missing"),               # no feedback within 0.1 s of the image stamp
+])
+def test_stale_inputs_are_refused_and_counted(now, feature_stamp, feedback_stamp, counter):
+    core = make_core()
+    features(core, feature_stamp)
+    feedback(core, feedback_stamp)
+    assert core.inputs(({}, 1.0), now) is None
+    assert core.counts[counter] == 1 and core.last_refusal
+    features(core, now)  # good input again: acts at once
+    feedback(core, now)
+    assert core.inputs(({}, now), now) is not None
+
+
+def test_planning_rate_on_the_clock_passed_in():
+    core = make_core(rate_hz=4.0)
+    assert core.wait_s(10.0) == 0.0
+    core.planned(10.0)
+    assert core.wait_s(10.1) == pytest.approx(0.15) and core.wait_s(10.25) == 0.0
+
+
+def test_bad_messages_are_counted_and_change_nothing():
+    core = make_core()
+    with pytest.raises(InputError, match="shape"):
+        core.on_feature("spatial", 1.0, np.zeros((5, 4)))
+    with pytest.raises(InputError, match="non-finite"):
+        core.on_feature("motion", 1.0, np.full(SHAPES["motion"], np.nan))
+    with pytest.raises(InputError, match="positions"):
+        core.on_feedback(0, 1.0, [0.0] * 3)
+    assert core.counts["features_dropped_bad"] == 2 and core.counts["feedback_dropped_bad"] == 1
+    assert core.features.get(1.0) is None
+    assert core.accept_chunk(np.full((64, 14), np.inf)) is None and core.counts["chunks_nonfinite"] == 1
+    assert core.accept_chunk(np.zeros((64, 14))).shape == (64, 14) and core.counts["chunks_published"] == 1
