@@ -107,7 +107,9 @@ class System2Node:
         if self.p.stream_camera not in CAMERAS:
             raise ValueError(f"stream_camera must be one of {CAMERAS}, got {self.p.stream_camera!r}")
         self._result_type = SetParametersResult
-        self._period = 1.0 / self._check_rate(self.p.rate_hz)
+        from video2act.runtime.system2_core import System2Core
+
+        self.core = System2Core(self.p.frame_hz, self._check_rate(self.p.rate_hz))
         if not self.p.instruction.strip():
             raise ValueError("parameter instruction must be a non-empty language instruction (config or -p instruction:=...)")
         if self.p.checkpoint:
@@ -116,7 +118,6 @@ class System2Node:
         self.stream = self.policy.make_system2_stream()
         self._pending: deque = deque(maxlen=max(1, self.p.max_backlog))
         self._cv = threading.Condition()
-        self._last_queued_stamp = -np.inf
         self.counts = {"frames_received": 0, "frames_queued": 0, "frames_dropped_bad": 0, "frames_skipped_backlog": 0,
                        "frames_out_of_order": 0, "features_published": 0, "compute_errors": 0}
         self._publish_rate = RateStats(50)
@@ -150,7 +151,7 @@ class System2Node:
             if prm.name != "rate_hz":
                 return self._result_type(successful=False, reason=f"{prm.name} is fixed at start; only rate_hz changes")
             try:
-                self._period = 1.0 / self._check_rate(float(prm.value))
+                self.core.set_rate(self._check_rate(float(prm.value)))
             except (TypeError, ValueError) as e:
                 return self._result_type(successful=False, reason=str(e))
             self.node.get_logger().info(f"System 2 rate now <= {prm.value} Hz")
@@ -168,31 +169,39 @@ class System2Node:
             self.counts["frames_dropped_bad"] += 1
             self.node.get_logger().warn(f"dropped camera image: {e}", throttle_duration_sec=2.0)
             return
+        from video2act.runtime.system2_core import RESTART, SKIP
+
         stamp = stamp_to_sec(msg.header.stamp)
-        if stamp < self._last_queued_stamp + 1.0 / self.p.frame_hz - 1e-3:
-            return  # keep the window's frame spacing (and drop out-of-order frames)
+        decision = self.core.offer(stamp)  # frame spacing, out-of-order frames, clock jumps (runtime/system2_core)
+        if decision == SKIP:
+            return
         with self._cv:
+            if decision == RESTART:
+                self.node.get_logger().warn(f"the clock went back to {stamp:.3f} s: restarting System 2's windows")
+                self._pending.clear()
+                self._pending.append(None)  # marker: the worker starts new windows before the next frame
             if len(self._pending) == self._pending.maxlen:
                 self.counts["frames_skipped_backlog"] += 1
             self._pending.append((np.array(rgb), stamp))
-            self._last_queued_stamp = stamp
             self.counts["frames_queued"] += 1
             self._cv.notify()
 
     # -- worker: encode, compute, publish ---------------------------------------------------------
     def _run(self) -> None:
-        next_start = time.monotonic()
         while not self._stop.is_set():
             with self._cv:
                 self._cv.wait_for(lambda: self._pending or self._stop.is_set(), timeout=0.5)
                 frames = list(self._pending)
                 self._pending.clear()
             try:
-                for rgb, stamp in frames:
-                    self._push(rgb, stamp)
-                if not frames or not self.stream.ready() or time.monotonic() < next_start:
+                for frame in frames:
+                    if frame is None:
+                        self.stream = self.policy.make_system2_stream()
+                    else:
+                        self._push(*frame)
+                if not frames or not self.stream.ready() or not self.core.due(time.monotonic()):
                     continue
-                next_start = time.monotonic() + self._period
+                self.core.computed(time.monotonic())
                 t0 = time.perf_counter()
                 features = self.stream.compute(self.p.instruction)
                 self._latencies.append(time.perf_counter() - t0)
@@ -232,11 +241,12 @@ class System2Node:
         age = self.now() - self._last_feature_stamp if self._last_feature_stamp is not None else float("inf")
         values = {
             "rate_hz": self._publish_rate.rate(),
-            "target_rate_hz": 1.0 / self._period,
+            "target_rate_hz": 1.0 / self.core.period,
             "compute_ms_p50": float(np.percentile(lat, 50) * 1e3) if lat.size else None,
             "compute_ms_max": float(lat.max() * 1e3) if lat.size else None,
             "feature_age_s": age,
             **self.counts,
+            **self.core.counts,
         }
         healthy = self.counts["features_published"] > 0 and self.counts["compute_errors"] == 0
         self.diag.publish(values, level=OK if healthy else WARN, message="publishing features" if healthy else "no features yet or errors")

@@ -1,0 +1,33 @@
+"""System 2's frame spacing, compute rate and clock-jump handling with a fake clock, no ROS."""
+import pytest
+
+from video2act.runtime.system2_core import QUEUE, RESTART, SKIP, System2Core
+
+
+def test_frames_enter_at_the_trained_frame_rate():
+    core = System2Core(frame_hz=10.0, rate_hz=6.0)
+    stamps = [k / 30 for k in range(12)]  # a 30 Hz camera
+    assert [core.offer(t) for t in stamps] == [QUEUE, SKIP, SKIP] * 4
+    assert core.counts["frames_spaced_out"] == 8
+
+
+def test_a_clock_that_jumps_back_restarts_the_windows_instead_of_freezing_them():
+    core = System2Core(frame_hz=10.0, rate_hz=6.0, restart_after=1.0)
+    for k in range(50):
+        core.offer(100.0 + k / 10)
+    assert core.offer(104.85) == SKIP and core.counts["frames_out_of_order"] == 1  # a late frame: dropped
+    assert core.offer(0.0) == RESTART  # simulator reset: /clock starts again at 0
+    assert [core.offer(k / 10) for k in range(1, 4)] == [QUEUE] * 3  # frames flow at once
+    assert core.counts["window_restarts"] == 1
+
+
+def test_compute_rate_on_the_clock_passed_in():
+    core = System2Core(frame_hz=10.0, rate_hz=5.0)
+    assert core.due(0.0)
+    core.computed(0.0)
+    assert not core.due(0.19) and core.due(0.2)
+    core.set_rate(1.0)
+    core.computed(1.0)
+    assert not core.due(1.9) and core.due(2.0)
+    with pytest.raises(ValueError, match="rate_hz"):
+        core.set_rate(0.0)
