@@ -30,3 +30,104 @@ def spin_node(node_name: str, make_adapter: Callable[[Any], Any], args=None) -> 
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def make_lifecycle_node(node_name: str, make_adapter: Callable[[Any], Any]):
+    """A ROS 2 managed (lifecycle) node around an adapter, for the nodes that load a model:
+
+        configure   make_adapter(node): parameters, weights, subscriptions, publishers, worker (inactive)
+        activate    adapter.set_active(True): the node acts and publishes
+        deactivate  adapter.set_active(False): it stops publishing (the streamer then holds the arm)
+        cleanup     adapter.shutdown() and every entity it created destroyed: the weights are freed
+
+    A ValueError while configuring (bad parameters, a checkpoint that does not match) fails the transition
+    with the message logged. The node keeps `adapter` (None unless configured) and `config_error`.
+    """
+    import gc
+
+    from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
+    class ManagedPolicyNode(LifecycleNode):
+        def __init__(self):
+            super().__init__(node_name)
+            self.adapter = None
+            self.config_error: str | None = None
+            self._created: dict[str, list] = {}
+
+        def _entities(self) -> dict[str, list]:
+            return {"subscription": list(self.subscriptions), "publisher": list(self.publishers),
+                    "timer": list(self.timers), "service": list(self.services), "client": list(self.clients)}
+
+        def on_configure(self, state):
+            before = self._entities()
+            try:
+                self.adapter = make_adapter(self)
+                self.adapter.set_active(False)
+            except ValueError as e:
+                self.get_logger().error(str(e))
+                self.config_error = str(e)
+                self._release(before)
+                return TransitionCallbackReturn.FAILURE
+            self._created = {k: [e for e in v if e not in before[k]] for k, v in self._entities().items()}
+            return TransitionCallbackReturn.SUCCESS
+
+        def on_activate(self, state):
+            self.adapter.set_active(True)
+            return super().on_activate(state)
+
+        def on_deactivate(self, state):
+            self.adapter.set_active(False)
+            return super().on_deactivate(state)
+
+        def on_cleanup(self, state):
+            self._release()
+            return TransitionCallbackReturn.SUCCESS
+
+        def on_shutdown(self, state):
+            self._release()
+            return TransitionCallbackReturn.SUCCESS
+
+        def _release(self, keep: dict | None = None) -> None:
+            if hasattr(self.adapter, "shutdown"):
+                self.adapter.shutdown()
+            self.adapter = None
+            created = self._created if keep is None else \
+                {k: [e for e in v if e not in keep[k]] for k, v in self._entities().items()}
+            for kind, entities in created.items():
+                for entity in entities:
+                    getattr(self, f"destroy_{kind}")(entity)
+            self._created = {}
+            gc.collect()
+
+    return ManagedPolicyNode()
+
+
+def spin_lifecycle_node(node_name: str, make_adapter: Callable[[Any], Any], args=None) -> int:
+    """rclpy.init, a managed node (make_lifecycle_node), spin until shut down.
+
+    With the parameter `autostart` (default true) the node configures and activates itself, so a plain
+    `python -m ...` start and the launch files get an acting node; with autostart:=false it waits in
+    'unconfigured' for a lifecycle manager (`ros2 lifecycle set /node configure`, then `activate`).
+    Exit codes as spin_node: 2 when configuring fails under autostart.
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    rclpy.init(args=args)
+    node = make_lifecycle_node(node_name, make_adapter)
+    try:
+        autostart = node.declare_parameter("autostart", True).value
+        if autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                return 2
+            node.trigger_activate()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node.adapter is not None and hasattr(node.adapter, "shutdown"):
+            node.adapter.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -120,6 +120,7 @@ def declare_params(node, spec: dict[str, tuple[Any, str]], defaults: dict[str, A
             name=name, description=description, additional_constraints=f"type: {type_text}",
             read_only=read_only, dynamic_typing=True,
         )
-        param = node.declare_parameter(name, default, descriptor)
+        # a managed node configured again after cleanup keeps its declared parameters
+        param = node.get_parameter(name) if node.has_parameter(name) else node.declare_parameter(name, default, descriptor)
         values[name] = convert_value(name, param.value, table_default)
     return params_class(spec)(**values)

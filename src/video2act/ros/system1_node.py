@@ -84,6 +84,8 @@ class System1Node:
         self.counts = self.core.counts
         self._stamp_msgs: dict[float, object] = {}  # observation stamp (s) -> its builtin_interfaces stamp
         self._cv = threading.Condition()
+        self._active = threading.Event()  # lifecycle: plans are published only while active
+        self._active.set()
         self._chunk_rate = RateStats(50)
         self._act_latency: deque[float] = deque(maxlen=50)
         self._obs_age: deque[float] = deque(maxlen=50)
@@ -164,8 +166,14 @@ class System1Node:
                 self.counts["act_errors"] += 1
                 self.node.get_logger().error(f"System 1 step failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
 
+    def set_active(self, active: bool) -> None:
+        """Lifecycle activate / deactivate: an inactive node keeps its inputs fresh but publishes no chunk."""
+        (self._active.set if active else self._active.clear)()
+
     def _plan(self, obs, stamp_msg) -> None:
         now = self.now()
+        if not self._active.is_set():
+            return
         inputs = self.core.inputs(obs, now)
         if inputs is None:
             self._warn(f"{self.core.last_refusal}: not acting")
@@ -226,9 +234,9 @@ class System1Node:
 
 
 def main(args=None) -> int:
-    from video2act.ros.node_main import spin_node
+    from video2act.ros.node_main import spin_lifecycle_node
 
-    return spin_node(NODE_NAME, lambda node: System1Node(node, load_config("robot.yaml")), args)
+    return spin_lifecycle_node(NODE_NAME, lambda node: System1Node(node, load_config("robot.yaml")), args)
 
 
 if __name__ == "__main__":

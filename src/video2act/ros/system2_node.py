@@ -135,6 +135,8 @@ class System2Node:
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
         self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
         node.add_on_set_parameters_callback(self._on_set_parameters)
+        self._active = threading.Event()  # lifecycle: features are computed and published only while active
+        self._active.set()
         self._stop = threading.Event()
         self.worker = threading.Thread(target=self._run, name="system2_worker", daemon=True)
         self.worker.start()
@@ -199,7 +201,8 @@ class System2Node:
                         self.stream = self.policy.make_system2_stream()
                     else:
                         self._push(*frame)
-                if not frames or not self.stream.ready() or not self.core.due(time.monotonic()):
+                if not frames or not self.stream.ready() or not self._active.is_set() \
+                        or not self.core.due(time.monotonic()):
                     continue
                 self.core.computed(time.monotonic())
                 t0 = time.perf_counter()
@@ -211,6 +214,10 @@ class System2Node:
                     break
                 self.counts["compute_errors"] += 1
                 self.node.get_logger().error(f"System 2 call failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
+
+    def set_active(self, active: bool) -> None:
+        """Lifecycle activate / deactivate: an inactive node keeps its windows filled but computes nothing."""
+        (self._active.set if active else self._active.clear)()
 
     def _push(self, rgb: np.ndarray, stamp: float) -> None:
         try:
@@ -259,9 +266,9 @@ class System2Node:
 
 
 def main(args=None) -> int:
-    from video2act.ros.node_main import spin_node
+    from video2act.ros.node_main import spin_lifecycle_node
 
-    return spin_node(NODE_NAME, lambda node: System2Node(node, load_config("robot.yaml")), args)
+    return spin_lifecycle_node(NODE_NAME, lambda node: System2Node(node, load_config("robot.yaml")), args)
 
 
 if __name__ == "__main__":
