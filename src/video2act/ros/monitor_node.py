@@ -75,7 +75,7 @@ class MonitorNode:
     """rclpy adapter: feedback -> /joint_states (+ optional /tf), action chunk -> path markers."""
 
     def __init__(self, node):
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from video2act.ros import qos
         from sensor_msgs.msg import JointState
         from trajectory_msgs.msg import JointTrajectory
         from visualization_msgs.msg import MarkerArray
@@ -88,11 +88,11 @@ class MonitorNode:
             raise ValueError(f"feedback_topics must be [left, right], got {self.p.feedback_topics}")
         self.kin = DualArmKinematics.from_config()
         self.counts = {"feedback": 0, "feedback_bad": 0, "chunks": 0, "chunks_bad": 0}
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        reliable = qos.control()
         self._joint_pub = node.create_publisher(JointState, self.p.joint_states_topic, reliable)
         self._path_pub = node.create_publisher(MarkerArray, self.p.path_topic, reliable)
         for arm, topic in zip(ARMS, self.p.feedback_topics):
-            node.create_subscription(JointState, topic, lambda m, arm=arm: self._on_feedback(arm, m), qos_profile_sensor_data)
+            node.create_subscription(JointState, topic, lambda m, arm=arm: self._on_feedback(arm, m), qos.sensor())
         node.create_subscription(JointTrajectory, self.p.action_chunk_topic, self._on_chunk, reliable)
         self._tf_pub = None
         if self.p.publish_tf:
@@ -106,7 +106,7 @@ class MonitorNode:
 
             self._tf_type = TFMessage
             self._tf_pub = node.create_publisher(TFMessage, "/tf", reliable)
-            latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+            latched = qos.latched()
             self._description_pub = node.create_publisher(String, "/robot_description", latched)
             self._description_pub.publish(String(data=dual_arm_urdf()))
 

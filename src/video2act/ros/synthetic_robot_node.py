@@ -48,7 +48,7 @@ class SyntheticRobotNode:
 
     def __init__(self, node, robot_cfg: dict):
         from rcl_interfaces.msg import SetParametersResult
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from video2act.ros import qos
         from sensor_msgs.msg import Image, JointState
 
         from video2act.ros.diagnostics import DiagnosticsPublisher
@@ -67,10 +67,10 @@ class SyntheticRobotNode:
         self._js_type = JointState
         self._pattern = self._make_pattern(self.p.height, self.p.width)
         self._frames_sent = [0, 0, 0]
-        self.cam_pubs = [node.create_publisher(Image, t, qos_profile_sensor_data) for t in self.p.camera_topics]
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.cam_pubs = [node.create_publisher(Image, t, qos.sensor()) for t in self.p.camera_topics]
+        reliable = qos.control()
         self.fb_pubs = [node.create_publisher(JointState, t, reliable) for t in self.p.feedback_topics]
-        best_effort = qos_profile_sensor_data  # accepts reliable and best-effort publishers
+        best_effort = qos.sensor()  # accepts reliable and best-effort publishers
         self.cmd_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_command(a, m)), best_effort)
                          for a, t in enumerate(self.p.command_topics)]
         self.bad_commands = 0

@@ -58,7 +58,7 @@ class System1Node:
     """rclpy adapter around policy.act (see the module docstring)."""
 
     def __init__(self, node, robot_cfg: dict, policy=None):
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from video2act.ros import qos
         from sensor_msgs.msg import Image, JointState
         from trajectory_msgs.msg import JointTrajectory
 
@@ -91,13 +91,13 @@ class System1Node:
         self._obs_age: deque[float] = deque(maxlen=50)
         self._feature_age_used: deque[float] = deque(maxlen=50)
 
-        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        reliable = qos.control()
         self.chunk_pub = node.create_publisher(JointTrajectory, self.p.action_chunk_topic, reliable)
         self._traj_type = JointTrajectory
-        self._sync = make_image_sync(node, Image, list(self.p.camera_topics), qos_profile_sensor_data,
+        self._sync = make_image_sync(node, Image, list(self.p.camera_topics), qos.sensor(),
                                      self.p.sync_queue_size, self.p.sync_slop, self._on_observation)
         self.feedback_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_feedback(a, m)),
-                                                       qos_profile_sensor_data)
+                                                       qos.sensor())
                               for a, t in enumerate(self.p.feedback_topics)]
         self.feature_subs = [node.create_subscription(Image, t, (lambda m, k=k: self._on_feature(k, m)), reliable)
                              for k, t in (("spatial", self.p.spatial_topic), ("motion", self.p.motion_topic))]

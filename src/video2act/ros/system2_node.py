@@ -95,7 +95,7 @@ class System2Node:
 
     def __init__(self, node, robot_cfg: dict, policy=None):
         from rcl_interfaces.msg import SetParametersResult
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from video2act.ros import qos
         from sensor_msgs.msg import Image
 
         from video2act.ros.diagnostics import DiagnosticsPublisher
@@ -124,14 +124,14 @@ class System2Node:
         self._latencies: deque[float] = deque(maxlen=50)
         self._last_feature_stamp: float | None = None
 
-        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        reliable = qos.control()
         self.spatial_pub = node.create_publisher(Image, self.p.spatial_topic, reliable)
         self.motion_pub = node.create_publisher(Image, self.p.motion_topic, reliable)
         # created here, not lazily in the worker: creating entities while the executor waits is a race in rclpy
         self._heatmap_pubs = {name: node.create_publisher(Image, f"{self.p.viz_prefix}/{name}_heatmap", reliable)
                               for name in self.p.heatmap_names}
         topic = self.p.camera_topics[CAMERAS.index(self.p.stream_camera)]
-        self.camera_sub = node.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data)
+        self.camera_sub = node.create_subscription(Image, topic, self._on_image, qos.sensor())
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
         self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
         node.add_on_set_parameters_callback(self._on_set_parameters)

@@ -64,7 +64,7 @@ class TrajectoryStreamer:
 
     def __init__(self, node):
         from builtin_interfaces.msg import Duration
-        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from video2act.ros import qos
         from sensor_msgs.msg import JointState
         from std_srvs.srv import Trigger
         from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -84,10 +84,10 @@ class TrajectoryStreamer:
         self._JointState, self._JointTrajectory, self._Point = JointState, JointTrajectory, JointTrajectoryPoint
         ns = int(round(1e9 / p.rate_hz))  # ros2_control: reach each point by the next tick
         self._point_time = Duration(sec=ns // 10**9, nanosec=ns % 10**9)
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        reliable = qos.control()
         self.chunk_sub = node.create_subscription(JointTrajectory, p.action_chunk_topic, self._on_chunk, reliable)
         # sensor-data QoS (best effort) matches both best-effort and reliable feedback publishers
-        self.fb_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_feedback(a, m)), qos_profile_sensor_data)
+        self.fb_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_feedback(a, m)), qos.sensor())
                         for a, t in zip(self.robot.arms, p.feedback_topics)]
         topics = {"cobot_magic": p.cobot_magic_topics, "ros2_control": p.ros2_control_topics, "piper_ros": p.piper_ros_topics}[p.sink]
         msg_type = JointTrajectory if p.sink == "ros2_control" else JointState
