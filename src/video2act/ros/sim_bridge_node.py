@@ -80,14 +80,6 @@ def make_backend(name: str, image_size, control_hz: float):
     raise ValueError(f"backend must be 'mujoco' or 'robotwin', got {name!r}")
 
 
-def parse_command(msg, n: int = 7) -> np.ndarray | None:
-    """JointState -> float (7,) positions, or None when the size is wrong or a value is not finite."""
-    pos = np.asarray(msg.position, dtype=float)
-    if pos.shape != (n,) or not np.all(np.isfinite(pos)):
-        return None
-    return pos
-
-
 def parse_reset(text: str) -> tuple[str, int]:
     """JSON {"task": str, "seed": int} -> (task, seed); ValueError saying what was expected."""
     try:
@@ -108,28 +100,24 @@ def main(args=None) -> int:
     from video2act.ros.conversions import rgb_to_image_msg, sec_to_stamp
     from video2act.ros.diagnostics import OK, WARN, DiagnosticsPublisher
     from video2act.ros.params import declare_params, yaml_defaults
+    from video2act.sim.bridge_core import SimBridgeCore
 
     class SimBridge(Node):
+        """Entities and message conversion around SimBridgeCore (video2act.sim.bridge_core)."""
+
         def __init__(self):
             super().__init__(NODE_NAME)
             robot = load_config("robot.yaml")
             p = self.p = declare_params(self, param_spec(robot), defaults=yaml_defaults("sim_bridge.yaml", NODE_NAME))
-            if p.mode not in ("realtime", "lockstep"):
-                raise ValueError(f"mode must be realtime or lockstep, got {p.mode!r}")
-            if not 0 < p.camera_hz <= p.control_hz or p.diagnostics_hz <= 0:
-                raise ValueError(f"need 0 < camera_hz <= control_hz and diagnostics_hz > 0, got camera_hz={p.camera_hz}, "
-                                 f"control_hz={p.control_hz}, diagnostics_hz={p.diagnostics_hz}")
+            if p.diagnostics_hz <= 0:
+                raise ValueError(f"diagnostics_hz must be > 0, got {p.diagnostics_hz}")
             topics, self.joint_names = robot["topics"], robot["robot"]["joint_names"]
             self.frame_ids = robot["cameras"]["frame_ids"]
-            self.env = make_backend(p.backend, (p.image_height, p.image_width), p.control_hz)
-            self.cmd = {"left": None, "right": None}
-            self.fresh = {"left": False, "right": False}
-            self.dropped = 0
-            self.steps_total = 0  # control steps over all episodes: simulated time for the real-time factor
-            self.sim_time, self.clock_offset = 0.0, 0.0  # /clock = clock_offset + the episode's own time
+            env = make_backend(p.backend, (p.image_height, p.image_width), p.control_hz)
+            self.core = SimBridgeCore(env, p.control_hz, p.camera_hz, p.mode, p.lockstep_timeout, p.teleop)
+            self.env = env
             self.diag = DiagnosticsPublisher(self, name=NODE_NAME)
             self.diag_mark = (time.monotonic(), 0, 0)  # (wall s, steps_total, dropped) at the last diagnostics
-            self.image_every = max(1, int(round(p.control_hz / p.camera_hz)))
             self.pub_img = {k: self.create_publisher(Image, t, 5) for k, t in topics["cameras"].items()}
             self.pub_fb = {a: self.create_publisher(JointState, t, 10) for a, t in topics["feedback"].items()}
             self.pub_clock = self.create_publisher(Clock, "/clock", 10)
@@ -145,31 +133,16 @@ def main(args=None) -> int:
             self.get_logger().info(f"sim bridge: backend={p.backend} mode={p.mode} task={p.task} teleop={p.teleop}")
 
         def reset(self, task: str, seed: int) -> None:
-            obs = self.env.reset(task, seed)
-            if self.steps_total:  # continue simulated time one step after the last published stamp
-                self.clock_offset = self.sim_time + 1.0 / self.p.control_hz - float(obs["time"])
-            self.task, self.seed, self.success, self.done, self.step = task, seed, False, False, 0
-            state = obs["state"].astype(float)
-            self.cmd = {"left": state[:7].copy(), "right": state[7:].copy()}  # hold the start pose
-            self.fresh = {"left": False, "right": False}
-            self.expert = None
-            if self.p.teleop:
-                from video2act.sim.experts import make_expert
-
-                self.expert = make_expert(self.env)
-            self.instruction = obs["instruction"]
-            self.last_step_wall = time.monotonic()
-            self.publish(obs)
+            self.publish(self.core.reset(task, seed, time.monotonic()))
             self.teleoperate()
 
         def teleoperate(self) -> None:
             """Teleop mode: the expert's target for the next step goes out on the command topics; the
             bridge follows it only when it comes back through DDS, like any operator's command."""
-            if self.expert is None or self.done:
-                return
-            target = self.expert.act()
-            for arm, sl in (("left", slice(0, 7)), ("right", slice(7, 14))):
-                self.pub_cmd[arm].publish(self.joint_msg(target[sl]))
+            target = self.core.teleop_target()
+            if target is not None:
+                for arm, sl in (("left", slice(0, 7)), ("right", slice(7, 14))):
+                    self.pub_cmd[arm].publish(self.joint_msg(target[sl]))
 
         def on_reset(self, msg) -> None:
             try:
@@ -179,30 +152,17 @@ def main(args=None) -> int:
                 self.get_logger().error(f"reset rejected: {e}")
 
         def on_command(self, arm: str, msg) -> None:
-            pos = parse_command(msg)
-            if pos is None:
-                self.dropped += 1
-                self.get_logger().warn(f"dropped command on {arm} arm (need 7 finite positions); {self.dropped} so far",
-                                       throttle_duration_sec=2.0)
-                return
-            self.cmd[arm], self.fresh[arm] = pos, True
+            if not self.core.on_command(arm, msg.position):
+                self.get_logger().warn(f"dropped command on {arm} arm (need 7 finite positions); "
+                                       f"{self.core.dropped} so far", throttle_duration_sec=2.0)
 
         def tick(self) -> None:
-            if not rclpy.ok() or (self.done and self.p.mode == "lockstep"):  # rclpy.ok: SIGTERM/SIGINT shut down
+            if not rclpy.ok():  # SIGTERM/SIGINT shut down
                 return
-            if self.p.mode == "lockstep" and not all(self.fresh.values()):
-                if time.monotonic() - self.last_step_wall < self.p.lockstep_timeout:
-                    return
-            target = np.concatenate([self.cmd["left"], self.cmd["right"]])
-            self.fresh = {"left": False, "right": False}
-            obs, success, done, _ = self.env.step(target)
-            if not self.done:  # after the end (realtime) the world goes on; the result stays latched
-                self.success, self.done = success, done
-                self.step += 1
-            self.steps_total += 1
-            self.last_step_wall = time.monotonic()
-            self.publish(obs)
-            self.teleoperate()
+            obs = self.core.tick(time.monotonic())
+            if obs is not None:
+                self.publish(obs)
+                self.teleoperate()
 
         def joint_msg(self, pos7, stamp=None):
             msg = JointState()
@@ -213,37 +173,35 @@ def main(args=None) -> int:
             return msg
 
         def publish(self, obs) -> None:
-            self.sim_time = self.clock_offset + float(obs["time"])
-            stamp = sec_to_stamp(self.sim_time)
+            stamp = sec_to_stamp(self.core.sim_time)
             self.pub_clock.publish(Clock(clock=stamp))
             state = obs["state"]
             self.pub_fb["left"].publish(self.joint_msg(state[:7], stamp))
             self.pub_fb["right"].publish(self.joint_msg(state[7:], stamp))
-            if self.steps_total % self.image_every == 0:
+            if self.core.images_due():
                 images = obs["images"] or self.env.render()
                 for key, img in images.items():
                     self.pub_img[key].publish(rgb_to_image_msg(img, stamp, self.frame_ids[key]))
-            self.pub_episode.publish(String(data=json.dumps({
-                "task": self.task, "seed": self.seed, "step": self.step, "success": bool(self.success),
-                "done": bool(self.done), "instruction": self.instruction, "dropped_commands": self.dropped})))
+            self.pub_episode.publish(String(data=json.dumps(self.core.episode())))
 
         def publish_diagnostics(self) -> None:
             """Sim time, real-time factor since the last report, dropped commands, episode state."""
+            core = self.core
             now = time.monotonic()
             wall0, steps0, dropped0 = self.diag_mark
-            rtf = (self.steps_total - steps0) / self.p.control_hz / max(now - wall0, 1e-9)
-            self.diag_mark = (now, self.steps_total, self.dropped)
-            episode = "success" if self.success else ("step limit" if self.done else "running")
+            rtf = (core.steps_total - steps0) / self.p.control_hz / max(now - wall0, 1e-9)
+            self.diag_mark = (now, core.steps_total, core.dropped)
+            episode = "success" if core.success else ("step limit" if core.done else "running")
             problems = []
-            if self.p.mode == "realtime" and not self.done and rtf < 0.9:
+            if self.p.mode == "realtime" and not core.done and rtf < 0.9:
                 problems.append(f"slower than real time ({rtf:.2f}x)")
-            if self.dropped > dropped0:
-                problems.append(f"dropped {self.dropped - dropped0} malformed commands")
+            if core.dropped > dropped0:
+                problems.append(f"dropped {core.dropped - dropped0} malformed commands")
             self.diag.publish({
-                "backend": self.p.backend, "mode": self.p.mode, "task": self.task, "seed": self.seed,
-                "episode": episode, "step": self.step, "sim_time_s": self.sim_time, "real_time_factor": rtf,
-                "dropped_commands": self.dropped,
-            }, level=WARN if problems else OK, message="; ".join(problems) or f"{self.task} {episode}")
+                "backend": self.p.backend, "mode": self.p.mode, "task": core.task, "seed": core.seed,
+                "episode": episode, "step": core.step, "sim_time_s": core.sim_time, "real_time_factor": rtf,
+                "dropped_commands": core.dropped,
+            }, level=WARN if problems else OK, message="; ".join(problems) or f"{core.task} {episode}")
 
     rclpy.init(args=args)
     try:
