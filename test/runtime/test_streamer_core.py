@@ -137,3 +137,29 @@ def test_a_chunk_stamped_in_the_future_is_refused_and_never_blocks_later_chunks(
     feed(core, ROBOT.home, 1.1)
     cmd = core.tick(1.1)
     assert core.state == "streaming" and cmd[0] > ROBOT.home[0]
+
+
+@pytest.mark.parametrize("jump_by", ["tick", "chunk"])
+def test_a_clock_that_jumps_back_never_freezes_or_jumps_the_arm(jump_by):
+    """A simulator reset sends /clock from 100 s back to 0: the plans of the old timeline are dropped, the arm
+    holds, and the first chunk on the new timeline is followed; no command ever exceeds the speed cap."""
+    core = make_core()
+    cmds = []
+    for k in range(10):  # streaming on the old timeline
+        now = 100.0 + k * DT
+        feed(core, ROBOT.home, now)
+        if k == 0:
+            core.on_chunk([], ramp(now), t0=now, now=now)
+        cmds.append(core.tick(now))
+    if jump_by == "chunk":  # the first message on the new timeline is a chunk
+        core.on_chunk([], ramp(0.0, v=-0.3), t0=0.0, now=0.0)
+    for k in range(30):
+        now = k * DT
+        feed(core, ROBOT.home, now)
+        if (k == 2 and jump_by == "tick") or (k > 2 and k % 5 == 0):  # re-plans on the new timeline
+            core.on_chunk([], ramp(now, v=-0.3), t0=now, now=now)
+        cmds.append(core.tick(now))
+    assert core.counters["clock_jumps_back"] == 1 and "clock went back" in core.diagnostics(1.0)["last_error"]
+    cmds = np.array([c for c in cmds if c is not None])
+    assert np.all(np.abs(np.diff(cmds, axis=0)) <= core.safety.max_step + 1e-9)  # never a jump
+    assert core.state == "streaming" and cmds[-1][0] < cmds[9][0]  # following the new plan (moving down)

@@ -61,7 +61,8 @@ class StreamerCore:
         self.ticks = RateStats(window=max(int(2 * rate_hz), 10))
         self.state = "waiting for feedback"
         self.counters = {"chunks_received": 0, "chunks_dropped": 0, "feedback_received": 0, "feedback_dropped": 0,
-                         "stale_chunk_ticks": 0, "stale_feedback_ticks": 0}
+                         "stale_chunk_ticks": 0, "stale_feedback_ticks": 0, "clock_jumps_back": 0}
+        self._last_tick: float | None = None
         self.last_error = ""
 
     def on_chunk(self, names, positions, t0: float, now: float, step_times=None) -> None:
@@ -79,6 +80,8 @@ class StreamerCore:
                 # never let it become "the newest": every later (correct) chunk would be dropped as older
                 raise ChunkError(f"chunk observed at {t0:.3f} s is {t0 - float(now):.3f} s in the future of the "
                                  f"streamer clock ({float(now):.3f} s): check the publisher's clock (use_sim_time?)")
+            if self.chunk_stamp is not None and t0 < self.chunk_stamp and self.chunk_stamp > float(now) + self.chunk_timeout:
+                self._clock_went_back(float(now))  # the newest chunk lies in this clock's future: a reset clock
             if self.chunk_stamp is not None and t0 < self.chunk_stamp:
                 raise ChunkError(f"chunk observed at {t0:.3f} s is older than the newest one ({self.chunk_stamp:.3f} s)")
             self.executor.add_chunk(arr, t0, now=now, step_times=step_times)
@@ -118,8 +121,23 @@ class StreamerCore:
     def chunk_age(self, now: float) -> float:
         return math.inf if self.chunk_stamp is None else float(now) - self.chunk_stamp
 
+    def _clock_went_back(self, now: float) -> None:
+        """The clock jumped backwards (a simulator reset, a replayed bag): plans stamped on the old timeline
+        must neither run nor block newer ones. Drop them and hold until a chunk on the new timeline arrives."""
+        self.counters["clock_jumps_back"] += 1
+        self.last_error = f"the clock went back to {now:.3f} s: dropped the plans of the old timeline, holding"
+        self.executor.reset()
+        self.chunk_stamp = None
+        self._last_tick = now
+        for cache in self.feedback.values():
+            cache.clear()  # samples stamped on the old timeline would refuse newer (smaller) stamps
+        self.ticks = RateStats(window=self.ticks._times.maxlen)
+
     def tick(self, now: float) -> np.ndarray | None:
         """(14,) command for this tick, or None (nothing to publish before the first feedback)."""
+        if self._last_tick is not None and now < self._last_tick - self.chunk_timeout:
+            self._clock_went_back(float(now))
+        self._last_tick = float(now)
         self.ticks.tick(now)
         measured = self.measured(now)
         target = None
