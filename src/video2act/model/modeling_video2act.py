@@ -38,7 +38,6 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from safetensors.torch import load_file, save_model
 from torch import nn
 
-from video2act.config import load_config
 from video2act.model.configuration_video2act import EncoderConfig, Video2ActConfig
 from video2act.model.dit import Video2ActDiT
 from video2act.model.encoders import Video2ActEncoders
@@ -53,11 +52,12 @@ TOKENIZER_DIR = "tokenizer"
 
 def limits_normalization(dim: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) mapping the robot.yaml joint limits of both arms to [-1, 1]; dim must be the 14-d layout."""
-    robot = load_config("robot.yaml")["robot"]
-    lower = np.array(robot["lower"] * len(robot["arms"]), dtype=np.float32)
-    upper = np.array(robot["upper"] * len(robot["arms"]), dtype=np.float32)
-    if lower.shape[0] != dim:
-        raise ValueError(f"robot.yaml describes a {lower.shape[0]}-d state/action, the config says {dim}")
+    from video2act.runtime.robot import RobotDescription
+
+    robot = RobotDescription.from_config()
+    if robot.dof != dim:
+        raise ValueError(f"robot.yaml describes a {robot.dof}-d state/action, the config says {dim}")
+    lower, upper = robot.lower.astype(np.float32), robot.upper.astype(np.float32)
     return (lower + upper) / 2, (upper - lower) / 2
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from video2act.config import load_config
+from video2act.runtime.robot import RobotDescription
 from video2act.sim.model import ARMS, CAMERAS, build_mjcf, physics_timestep
 from video2act.sim.tasks import make_task
 
@@ -35,11 +36,10 @@ class CobotMagicEnv:
         self.render_enabled = bool(render)
         self.robot = load_config("robot.yaml")
         self.sim = load_config("sim.yaml")
-        r = self.robot["robot"]
-        self.lower = np.array(r["lower"] * 2, dtype=float)
-        self.upper = np.array(r["upper"] * 2, dtype=float)
-        self.max_step = np.array(r["max_velocity"] * 2, dtype=float) / self.control_hz
-        self.home = np.array(r["home"] * 2, dtype=float)
+        self.description = RobotDescription.from_config()  # the 14-d layout, read in one place
+        self.lower, self.upper = self.description.lower.copy(), self.description.upper.copy()
+        self.max_step = self.description.max_velocity / self.control_hz
+        self.home = self.description.home.copy()
         self.dt, self.substeps = physics_timestep(self.control_hz, self.sim)
         self.model = self.data = self.task = None
         self._models: dict[str, object] = {}

@@ -49,7 +49,7 @@ class Expert:
         self.env = env
         cfg = env.sim["expert"]
         hz = env.control_hz
-        self.joint_step = np.array(env.robot["safety"]["max_velocity"] * 2) * float(cfg["joint_speed_scale"]) / hz
+        self.joint_step = env.description.safe_velocity * float(cfg["joint_speed_scale"]) / hz
         self.lin_step = float(cfg["max_linear_speed"]) / hz
         self.ang_step = ANGULAR_SPEED / hz
         self.approach = float(cfg["approach_height"])
