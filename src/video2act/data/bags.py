@@ -134,14 +134,17 @@ def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, ta
                    task=task, source=str(path))
 
 
-def bags_to_dataset(bags, out, instruction: str, task: str = "", image_size=(96, 128), fps: float | None = None,
+def bags_to_dataset(bags, out, instruction: str, task: str = "", image_size=None, fps: float | None = None,
                     progress: bool = True) -> dict:
-    """Convert bag folders into one dataset at `out` (one episode per bag); returns meta."""
+    """Convert bag folders into one dataset at `out` (one episode per bag, images at `image_size`, default
+    config/data.yaml); returns meta."""
     from tqdm import tqdm
 
     from video2act.config import load_config
     from video2act.data.format import DatasetWriter
+    from video2act.data.generate import DEFAULT_IMAGE_SIZE
 
+    image_size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
     robot_cfg = load_config("robot.yaml")
     fps = float(robot_cfg["rates"]["camera_hz"]) if fps is None else float(fps)
     if not bags:

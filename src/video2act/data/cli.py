@@ -24,7 +24,7 @@ def register(subparsers, bench_subparsers) -> None:
     gen.add_argument("--task", required=True, help="twin task (see `video2act sim tasks`)")
     gen.add_argument("--episodes", type=int, required=True, help="successful episodes to keep")
     gen.add_argument("--out", required=True, help="new dataset folder")
-    gen.add_argument("--image-size", type=image_size_arg, default=(96, 128), help="HxW of every camera (default 96x128)")
+    gen.add_argument("--image-size", type=image_size_arg, help="HxW of every camera (default config/data.yaml, 96x128)")
     gen.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed+1, ... (default 0)")
     gen.add_argument("--keep-failed", action="store_true", help="also keep episodes where the expert failed")
     gen.set_defaults(func=cmd_generate)
@@ -34,7 +34,7 @@ def register(subparsers, bench_subparsers) -> None:
     bags.add_argument("--out", required=True, help="new dataset folder")
     bags.add_argument("--instruction", required=True, help="language instruction of every episode")
     bags.add_argument("--task", default="", help="task name stored with the episodes")
-    bags.add_argument("--image-size", type=image_size_arg, default=(96, 128), help="HxW images are resized to (default 96x128)")
+    bags.add_argument("--image-size", type=image_size_arg, help="HxW images are resized to (default config/data.yaml, 96x128)")
     bags.add_argument("--fps", type=float, help="episode rate (default robot.yaml rates.camera_hz)")
     bags.set_defaults(func=cmd_from_bags)
 
@@ -118,10 +118,11 @@ def ratio_arg(text: str) -> int:
 
 
 def cmd_generate(args) -> int:
-    from video2act.data.generate import generate_dataset
+    from video2act.data.generate import DEFAULT_IMAGE_SIZE, generate_dataset
 
     start = time.perf_counter()
-    r = generate_dataset(args.task, args.episodes, args.out, args.image_size, args.first_seed, args.keep_failed)
+    r = generate_dataset(args.task, args.episodes, args.out, args.image_size or DEFAULT_IMAGE_SIZE, args.first_seed,
+                         args.keep_failed)
     print(f"kept {r['kept']} episodes ({r['steps']} steps) in {time.perf_counter() - start:.1f} s; "
           f"expert failed on {r['failed']} seeds {r['failed_seeds']}" + (" (kept)" if args.keep_failed else " (skipped)"))
     return 0 if r["kept"] >= args.episodes else 1
@@ -129,8 +130,9 @@ def cmd_generate(args) -> int:
 
 def cmd_from_bags(args) -> int:
     from video2act.data.bags import bags_to_dataset
+    from video2act.data.generate import DEFAULT_IMAGE_SIZE
 
-    meta = bags_to_dataset(args.bags, args.out, args.instruction, args.task, args.image_size, args.fps)
+    meta = bags_to_dataset(args.bags, args.out, args.instruction, args.task, args.image_size or DEFAULT_IMAGE_SIZE, args.fps)
     print(f"wrote {len(meta['episodes'])} episodes ({sum(e['length'] for e in meta['episodes'])} steps) to {args.out}")
     return 0
 

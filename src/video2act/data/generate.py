@@ -5,7 +5,15 @@ import numpy as np
 
 from video2act.data.format import DatasetWriter, Episode
 
-DEFAULT_IMAGE_SIZE = (96, 128)  # H, W: covers the small preset's SigLIP (96) and System 2 high_res (64x96)
+def default_image_size() -> tuple[int, int]:
+    """HxW datasets store their cameras at (config/data.yaml)."""
+    from video2act.config import load_config
+
+    h, w = load_config("data.yaml")["image_size"]
+    return int(h), int(w)
+
+
+DEFAULT_IMAGE_SIZE = default_image_size()
 
 
 def record_expert_episode(env, task: str, seed: int, max_steps: int | None = None) -> tuple[Episode, bool]:
