@@ -21,6 +21,7 @@ Run folder (LeRobot layout)::
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -106,6 +107,24 @@ class TrainingData:
         return make(False), make(True)
 
 
+@contextlib.contextmanager
+def ema_weights(policy, ema):
+    """The policy in eval mode with its EMA weights inside the block (no-op swap when ema is None); the
+    training weights and mode come back afterwards."""
+    params = [p for p in policy.parameters() if p.requires_grad]
+    was_training = policy.training
+    policy.eval()
+    if ema is not None:
+        ema.store(params)
+        ema.copy_to(params)
+    try:
+        yield policy
+    finally:
+        if ema is not None:
+            ema.restore(params)
+        policy.train(was_training)
+
+
 def save_checkpoint(policy, run_dir: Path, step: int, loss: float, data_info: dict, training_state: dict | None = None,
                     ema=None) -> Path:
     """Write checkpoints/<step>/ (EMA weights when `ema` is given) and point checkpoints/last at it."""
@@ -113,15 +132,8 @@ def save_checkpoint(policy, run_dir: Path, step: int, loss: float, data_info: di
 
     ckpt_root = run_dir / "checkpoints"
     folder = ckpt_root / f"{step:06d}"
-    params = [p for p in policy.parameters() if p.requires_grad]
-    if ema is not None:
-        ema.store(params)
-        ema.copy_to(params)
-    try:
+    with ema_weights(policy, ema):
         policy.save_pretrained(folder)
-    finally:
-        if ema is not None:
-            ema.restore(params)
     (folder / TRAIN_STATE_NAME).write_text(json.dumps({"step": step, "loss": loss}))
     (folder / DATASET_INFO_NAME).write_text(json.dumps(data_info, indent=1))
     if training_state is not None:
@@ -264,10 +276,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
             bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
         periodic = (eval_every and step % eval_every == 0) or step == steps
         if periodic and main:
-            policy.eval()
-            ema.store(params)
-            ema.copy_to(params)
-            try:
+            with ema_weights(policy, ema):
                 if val_batch is not None:
                     with torch.no_grad():
                         val_log.append((step, float(policy(val_batch)[1]["diffusion"])))
@@ -278,9 +287,6 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
                                                    image_size=data.image_size, fps=data.fps)["success_rate"]
                              for task in data.tasks}
                     success_log.append((step, rates))
-            finally:
-                ema.restore(params)
-                policy.train()
             if val_log or success_log:
                 msg = f"step {step}: val {val_log[-1][1]:.4f}" if val_log else f"step {step}:"
                 if success_log and success_log[-1][0] == step:
@@ -291,9 +297,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
                      "scheduler": scheduler.state_dict(), "ema": ema.state_dict(), "rng": rng.bit_generator.state,
                      "torch_rng": torch.get_rng_state(), "losses": losses, "val": val_log, "success": success_log,
                      "step": step}
-            policy.eval()
             checkpoint = save_checkpoint(policy, run_dir, step, float(np.mean(losses[-10:])), info, state, ema)
-            policy.train()
             _write_logs(run_dir, losses, val_log, success_log)
     accelerator.wait_for_everyone()
     elapsed = time.perf_counter() - t_start
