@@ -34,7 +34,10 @@ def test_property_commands_stay_in_limits_and_step_below_cap(seed):
     restart = True  # the first command starts from the measured pose
     for k in range(2000):
         now = k / HZ
-        measured = rng.uniform(ROBOT.lower - 0.2, ROBOT.upper + 0.2)  # may be out of range: clipped
+        # the arm wanders (may leave the range: clipped) and is now and then teleported anywhere
+        walk = rng.uniform(ROBOT.lower - 0.2, ROBOT.upper + 0.2) if k == 0 or rng.random() < 0.02 \
+            else np.clip(walk + rng.normal(0, 0.02, 14), ROBOT.lower - 0.2, ROBOT.upper + 0.2)
+        measured = walk.copy()
         if rng.random() < 0.05:
             measured = None
         elif rng.random() < 0.05:
@@ -44,7 +47,9 @@ def test_property_commands_stay_in_limits_and_step_below_cap(seed):
         if rng.random() < 0.02 and f.estopped:
             f.resume()
             restart = True
+        resyncs = f.stats["resyncs"]
         cmd = f.step(adversarial_target(rng, ROBOT), measured, now)
+        restart = restart or f.stats["resyncs"] > resyncs  # the arm was elsewhere: a restart from it
         if cmd is None:
             assert prev is None  # None only before the very first command
             continue
@@ -162,3 +167,31 @@ def test_resume_waits_for_feedback():
     f.resume()
     np.testing.assert_array_equal(f.step(home + 0.2, None, 0.1), home)  # holds, no restart without a pose
     assert f.stats["no_feedback"] == 1
+
+
+def test_an_arm_moved_away_restarts_from_where_it_is_instead_of_being_driven_back():
+    """A simulator reset teleports the arm 1 rad from the last command: one tick holds, then commands
+    restart at the measured pose, at soft-start speed, toward the new target; the old pose is never commanded
+    again. A single bad sample changes nothing."""
+    f = SafetyFilter(ROBOT, HZ)
+    home = ROBOT.home.copy()
+    away = home.copy()
+    away[0] += 1.0
+    for k in range(60):  # the arm followed the commands out to `away`
+        f.step(away, f.last_command if f.last_command is not None else home, k / HZ)
+    assert f.last_command[0] == pytest.approx(away[0])
+    target = home.copy()
+    target[1] += 0.1
+    cmds = [f.step(target, home, 2.0 + k / HZ) for k in range(10)]  # teleported back home
+    assert cmds[0][0] == pytest.approx(away[0]) and f.stats["measured_jumps"] == 1  # the jump tick holds
+    assert f.stats["resyncs"] == 1 and all(abs(c[0] - home[0]) < 1e-9 for c in cmds[1:])
+    assert cmds[1][1] == pytest.approx(home[1] + CAP[1] * ROBOT.soft_start_scale)
+    # one wild sample: held one tick, then the arm carries on from its own pose (a restart at where it is)
+    g = SafetyFilter(ROBOT, HZ)
+    g.step(home, home, 0.0)
+    wild = home.copy()
+    wild[2] -= 1.0
+    held = g.step(target, wild, 0.1)
+    np.testing.assert_array_equal(held, home)
+    nxt = g.step(target, home, 0.2)
+    assert np.all(np.abs(nxt - home) <= CAP + 1e-12) and abs(nxt[2] - home[2]) < 1e-9

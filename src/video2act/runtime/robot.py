@@ -52,6 +52,7 @@ class RobotDescription:
     soft_start_scale: float  # fraction of safe_velocity after start / resume
     soft_start_timeout: float  # s: soft start ends after this even if the target was not reached
     control_hz: float
+    resync_error: np.ndarray | None = None  # |measured - last command| beyond which the filter restarts
 
     @property
     def dof_per_arm(self) -> int:
@@ -94,6 +95,7 @@ class RobotDescription:
             soft_start_scale=_num(safety, "soft_start_scale", "safety"),
             soft_start_timeout=_num(safety, "soft_start_timeout", "safety"),
             control_hz=_num(rates, "control_hz", "rates"),
+            resync_error=both(_vec(safety, "resync_error", n, "safety")) if "resync_error" in safety else None,
         )
 
     def split(self, x14) -> tuple[np.ndarray, np.ndarray]:

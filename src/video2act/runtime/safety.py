@@ -10,7 +10,10 @@ Behaviour:
 - target None (stale chunk upstream) or measured None (stale feedback) -> the last safe pose is held;
 - start and resume begin at the measured pose and move at soft_start_scale of the speed limit
   until the target is within one full-speed step of the command (or soft_start_timeout has passed);
-- estop() holds the last safe pose until resume().
+- estop() holds the last safe pose until resume();
+- a measured pose that jumps by more than robot.resync_error between two ticks (faster than the arm moves:
+  a simulator reset, or a bad sample) holds for that tick; if the next sample confirms it, commands restart
+  from the measured pose at soft-start speed instead of driving the arm back to the old plan.
 """
 from __future__ import annotations
 
@@ -37,8 +40,11 @@ class SafetyFilter:
         self._soft_until: float | None = None  # soft start active until this time (None: off)
         self._estopped = False
         self._restart = True  # next command starts from the measured pose
+        self._prev_measured: np.ndarray | None = None  # last finite measured pose (jump detection)
+        self._jumped_to: np.ndarray | None = None  # measured pose after a jump, awaiting confirmation
         self.stats = {"steps": 0, "commands": 0, "held": 0, "nonfinite_targets": 0, "nonfinite_measured": 0,
-                      "limit_clamped": 0, "rate_limited": 0, "no_feedback": 0, "stale_feedback": 0, "estop_held": 0}
+                      "limit_clamped": 0, "rate_limited": 0, "no_feedback": 0, "stale_feedback": 0, "estop_held": 0,
+                      "measured_jumps": 0, "resyncs": 0}
 
     @property
     def estopped(self) -> bool:
@@ -77,6 +83,13 @@ class SafetyFilter:
             self._soft_until = float(now) + self.soft_start_timeout
         if self._estopped:
             return self._hold("estop_held")
+        if self._teleported(measured):
+            return self._hold("measured_jumps")
+        if self._jumped_to is not None and measured is not None:  # the jump persisted: the arm really is there
+            self._jumped_to = None
+            self.stats["resyncs"] += 1
+            self._last = self.robot.clip(measured)
+            self._soft_until = float(now) + self.soft_start_timeout
         target = self._finite_or_none(target, "nonfinite_targets")
         if target is None:
             return self._hold("held")
@@ -98,6 +111,19 @@ class SafetyFilter:
         self._last = self._last + np.clip(delta, -cap, cap)
         self.stats["commands"] += 1
         return self._last.copy()
+
+    def _teleported(self, measured) -> bool:
+        """True on a tick where the measured pose jumped by more than robot.resync_error since the last
+        sample: faster than the arm can move, so it was moved (a simulator reset) or the sample is bad. That
+        tick holds; if the next sample confirms the new pose, commands restart from it (soft start), so the
+        arm is never driven back to where the old plan had it, and one bad sample changes nothing."""
+        if measured is None or self.robot.resync_error is None:
+            return False
+        previous, self._prev_measured = self._prev_measured, measured
+        if previous is None or not np.any(np.abs(measured - previous) > self.robot.resync_error):
+            return False
+        self._jumped_to = measured
+        return True
 
     def _hold(self, counter: str) -> np.ndarray | None:
         self.stats[counter] += 1
