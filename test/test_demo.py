@@ -50,13 +50,13 @@ def test_command_report_leaves_out_only_the_restart_after_a_reset():
     from video2act.runtime.robot import RobotDescription
 
     robot = RobotDescription.from_config()
-    cap = robot.safe_velocity[0] / 30.0
+    caps = robot.split(robot.safe_velocity / 30.0)[0]  # (7,) per-step caps of one arm
     q = [np.full(7, 0.0)]
     for k in range(1, 60):
-        step = 0.5 if k in (20, 45) else 0.9 * cap  # a restart at 20 (after the reset at 0.65 s), a jump at 45
+        step = 10 * caps if k in (20, 45) else 0.9 * caps  # a restart at 20 (after the reset at 0.65 s), a jump at 45
         q.append(q[-1] + step)
     cmds = {arm: [(k / 30.0, v) for k, v in enumerate(q)] for arm in ("left", "right")}
     report = command_report(cmds, robot, 30.0, 0.0, 2.0, resets=[0.65])
     assert report["left"]["restarts"] == 1
-    assert report["left"]["max_step_over_cap"] == pytest.approx(0.5 / cap)  # the jump at 45 is still caught
+    assert report["left"]["max_step_over_cap"] == pytest.approx(10.0)  # the jump at 45 is still caught
     assert command_report(cmds, robot, 30.0, 0.0, 2.0)["left"]["restarts"] == 0
