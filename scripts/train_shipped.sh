@@ -16,7 +16,7 @@ for spec in pick_dual_bottles:200 place_empty_cup:200; do
   [ -f "$OUT/ds_$task/meta.json" ] || $V2A dataset generate --task "$task" --episodes "$n" --out "$OUT/ds_$task"
 done
 # 2. one policy for both tasks (System 2 latents and tokens are cached in the datasets on the first run)
-$V2A train --dataset "$OUT/ds_pick_dual_bottles" "$OUT/ds_place_empty_cup" --preset small --steps 6000 \
+$V2A train --dataset "$OUT/ds_pick_dual_bottles" "$OUT/ds_place_empty_cup" --preset small --steps 7000 \
   --batch-size 32 --lr 1e-3 --eval-every 1000 --eval-episodes 6 --save-every 1000 --threads 1 \
   --out "$OUT/run" --resume
 # 3. ship the EMA weights (no optimizer state) and evaluate them on held-out seeds
