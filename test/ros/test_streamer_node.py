@@ -204,6 +204,30 @@ def test_streamer_process_end_to_end(tmp_path):
     assert code == 0, (tmp_path / "streamer.log").read_text()
 
 
+@pytest.mark.slow
+def test_a_chunk_stamped_in_the_future_over_dds_does_not_freeze_the_arm(tmp_path):
+    """One chunk from a node with a wrong clock (+100 s) arrives first: it is refused with a message naming
+    the clock, and the correctly stamped chunks after it are followed (it used to hold the arm forever)."""
+    domain = ros_domain_id()
+    bg = BackgroundNode("streamer_future_test", domain)
+    fake = FakeRobotAndPolicy(bg)
+    proc = start_streamer(domain, tmp_path / "streamer.log", {"diagnostics_hz": "5.0"})
+    try:
+        assert wait_until(lambda: len(fake.since("left", 0)) > 5, 20.0), (tmp_path / "streamer.log").read_text()
+        t_start = bg.now()
+        fake.publish_chunk(bg.now() + 100.0, t_start)
+        stream_chunks(fake, t_start, duration=2.0)
+        assert wait_until(lambda: fake.diag and "future" in fake.diag[-1]["last_error"], 3.0), fake.diag[-1:]
+        last = fake.since("left", t_start)[-1]
+        assert last[2][0] > ROBOT.home[0] + 0.2, "the arm did not follow the correct chunks"
+        assert_speed_capped(fake.since("left", 0))
+        assert proc.poll() is None
+    finally:
+        code = stop_process(proc)
+        bg.close()
+    assert code == 0, (tmp_path / "streamer.log").read_text()
+
+
 class SimClock:
     """Publishes /clock from the test node: `speed` simulated seconds per wall second, 10 ms steps."""
 
