@@ -163,3 +163,15 @@ def test_a_clock_that_jumps_back_never_freezes_or_jumps_the_arm(jump_by):
     cmds = np.array([c for c in cmds if c is not None])
     assert np.all(np.abs(np.diff(cmds, axis=0)) <= core.safety.max_step + 1e-9)  # never a jump
     assert core.state == "streaming" and cmds[-1][0] < cmds[9][0]  # following the new plan (moving down)
+
+
+def test_feature_cache_clock_faults():
+    from video2act.runtime.feature_cache import FeatureCache
+
+    c = FeatureCache(max_age=0.5)
+    assert c.update("a", 10.0, now=10.0) and c.get(10.2) == "a"
+    assert not c.update("future", 50.0, now=10.3) and c.from_the_future == 1 and c.get(10.3) == "a"
+    assert c.update("b", 10.3, now=10.3) and not c.update("old", 10.1, now=10.4)  # out of order
+    assert c.update("same stamp", 10.3, now=10.4) and c.get(10.4) == "same stamp"  # duplicate stamp: newest wins
+    assert c.get(2.0) is None and c.stamp is None  # the clock went back 8 s: the held value is dropped ...
+    assert c.update("after reset", 2.0, now=2.0) and c.get(2.1) == "after reset"  # ... and new values flow

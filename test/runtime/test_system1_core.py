@@ -85,3 +85,17 @@ def test_bad_messages_are_counted_and_change_nothing():
     assert core.features.get(1.0) is None
     assert core.accept_chunk(np.full((64, 14), np.inf)) is None and core.counts["chunks_nonfinite"] == 1
     assert core.accept_chunk(np.zeros((64, 14))).shape == (64, 14) and core.counts["chunks_published"] == 1
+
+
+def test_features_stamped_in_the_future_or_before_a_clock_jump_never_freeze_planning():
+    core = make_core()
+    feedback(core, 5.0)
+    features(core, 100.0)  # no receiver clock given: stored (a wrong clock) ...
+    assert core.inputs(({}, 5.0), now=5.0) is None  # ... but dropped: it lies 95 s in this clock's future
+    core.on_feature("spatial", 200.0, np.zeros(SHAPES["spatial"]), now=5.0)
+    core.on_feature("motion", 200.0, np.zeros(SHAPES["motion"]), now=5.0)  # refused: from the future
+    assert core.features.from_the_future == 1 and "future" in core.last_refusal
+    for k in range(3):  # correctly stamped features keep flowing and are acted on
+        features(core, 5.0 + k * 0.1)
+    feedback(core, 5.2)
+    assert core.inputs(({}, 5.2), now=5.2).features.stamp == pytest.approx(5.2)

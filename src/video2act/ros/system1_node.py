@@ -137,7 +137,7 @@ class System1Node:
 
     def _on_feature(self, kind: str, msg) -> None:
         try:
-            self.core.on_feature(kind, stamp_to_sec(msg.header.stamp), float_image_to_numpy(msg))
+            self.core.on_feature(kind, stamp_to_sec(msg.header.stamp), float_image_to_numpy(msg), now=self.now())
         except ImageFormatError as e:
             self.counts["features_dropped_bad"] += 1
             self._warn(f"dropped {kind} features: {e}")

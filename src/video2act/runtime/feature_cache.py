@@ -4,6 +4,11 @@ Staleness policy: a value is acted on while it is at most `max_age` seconds old 
 from its stamp, i.e. the time the data describes, not when it arrived); after that `get` returns
 None and the caller stops acting (System 1 skips planning, the streamer holds the pose). A value
 stamped older than the one held is ignored (out-of-order delivery), and counted.
+
+Clock faults: a value stamped more than max_age in the future of the caller's clock (a publisher with a
+wrong clock) is refused; a held value that the clock has fallen behind by more than max_age (the clock went
+back: a simulator reset) is dropped. Either would otherwise look fresh for a long time and make every
+correctly stamped value after it "out of order": the input would be frozen.
 """
 from __future__ import annotations
 
@@ -22,17 +27,24 @@ class FeatureCache:
         self._stamp: float | None = None
         self.updates = 0
         self.out_of_order = 0
+        self.from_the_future = 0
 
     @property
     def stamp(self) -> float | None:
         """Stamp (s) of the value held, None before the first update."""
         return self._stamp
 
-    def update(self, features: Any, stamp: float) -> bool:
-        """Store `features` stamped `stamp` (s); False (and not stored) when older than the value held."""
+    def update(self, features: Any, stamp: float, now: float | None = None) -> bool:
+        """Store `features` stamped `stamp` (s); False (and not stored) when older than the value held or,
+        given the receiver's clock `now`, stamped more than max_age in its future."""
         stamp = float(stamp)
         if not math.isfinite(stamp):
             raise ValueError(f"stamp must be a finite time in seconds, got {stamp!r}")
+        if now is not None:
+            if stamp > float(now) + self.max_age:
+                self.from_the_future += 1
+                return False
+            self._drop_if_clock_went_back(float(now))
         if self._stamp is not None and stamp < self._stamp:
             self.out_of_order += 1
             return False
@@ -46,7 +58,12 @@ class FeatureCache:
 
     def get(self, now: float) -> Any:
         """The value when at most max_age old, else None (missing or stale)."""
+        self._drop_if_clock_went_back(float(now))
         return self._value if self.age(now) <= self.max_age else None
+
+    def _drop_if_clock_went_back(self, now: float) -> None:
+        if self._stamp is not None and self._stamp > now + self.max_age:
+            self.clear()
 
     def clear(self) -> None:
         self._value, self._stamp = None, None

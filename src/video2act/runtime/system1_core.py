@@ -110,8 +110,9 @@ class System1Core:
             raise InputError(f"arm feedback with {pos.size} positions (finite: {bool(np.all(np.isfinite(pos)))})")
         self.states[arm].add(float(stamp), pos)
 
-    def on_feature(self, kind: str, stamp: float, tokens) -> None:
-        """Pair spatial and motion tokens by stamp; a complete, finite pair updates the cache."""
+    def on_feature(self, kind: str, stamp: float, tokens, now: float | None = None) -> None:
+        """Pair spatial and motion tokens by stamp; a complete, finite pair updates the cache. With the
+        receiver's clock `now`, a pair stamped in its future is refused (FeatureCache: clock faults)."""
         tokens = np.asarray(tokens)
         if kind not in self.feature_shapes:
             self.counts["features_dropped_bad"] += 1
@@ -125,7 +126,8 @@ class System1Core:
         pair = self._partial.setdefault(float(stamp), {})
         pair[kind] = tokens
         if len(pair) == len(self.feature_shapes):
-            self.features.update(self._make_features(pair["spatial"], pair["motion"], float(stamp)), float(stamp))
+            if not self.features.update(self._make_features(pair["spatial"], pair["motion"], float(stamp)), float(stamp), now):
+                self.last_refusal = f"features stamped {float(stamp):.3f} s: in the future of the clock or out of order"
             for s in [s for s in self._partial if s <= stamp]:
                 del self._partial[s]
         while len(self._partial) > 8:  # a partner that never came
