@@ -175,3 +175,24 @@ def test_feature_cache_clock_faults():
     assert c.update("same stamp", 10.3, now=10.4) and c.get(10.4) == "same stamp"  # duplicate stamp: newest wins
     assert c.get(2.0) is None and c.stamp is None  # the clock went back 8 s: the held value is dropped ...
     assert c.update("after reset", 2.0, now=2.0) and c.get(2.1) == "after reset"  # ... and new values flow
+
+
+def test_after_the_arm_is_moved_the_plans_made_before_are_dropped():
+    """A twin reset teleports the arm home: the queued chunk (planned for the old scene, far from home) must not
+    pull the arm back; the streamer restarts from home and holds until a new plan arrives."""
+    core = make_core()
+    away = ROBOT.home.copy()
+    away[0] += 0.8
+    old = np.tile(away, (64, 1))
+    for k in range(60):  # the arm went out to `away` following an old plan
+        now = k * DT
+        feed(core, core.safety.last_command if core.safety.last_command is not None else ROBOT.home, now)
+        if k % 5 == 0:
+            core.on_chunk([], old, t0=now, now=now)
+        core.tick(now)
+    for k in range(60, 70):  # teleported home; no new chunk yet
+        feed(core, ROBOT.home, k * DT)
+        cmd = core.tick(k * DT)
+    assert core.safety.stats["resyncs"] == 1 and "moved" in core.last_error
+    # held at the arm's pose (at most the one soft-start step of the confirming tick), not driven back to `away`
+    assert np.all(np.abs(cmd - ROBOT.home) <= core.safety.max_step * ROBOT.soft_start_scale + 1e-9)

@@ -50,6 +50,8 @@ def param_spec(robot_cfg: dict) -> dict:
         "max_feature_age": (1.0, "System 2 features older than this (s, from their stamps) are not acted on"),
         "state_tolerance": (0.1, "arm feedback must be stamped within this of the images (s)"),
         "seed": (-1, "diffusion noise seed per chunk; -1 = fresh noise every chunk"),
+        "episode_topic": (topics["sim_episode"], "episode announcements (std_msgs/String JSON, the simulator "
+                                                 "bridge's): a new episode drops the last scene's features; empty = none"),
         "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
     }
 
@@ -101,6 +103,11 @@ class System1Node:
                               for a, t in enumerate(self.p.feedback_topics)]
         self.feature_subs = [node.create_subscription(Image, t, (lambda m, k=k: self._on_feature(k, m)), reliable)
                              for k, t in (("spatial", self.p.spatial_topic), ("motion", self.p.motion_topic))]
+        self._episode_key = None
+        if self.p.episode_topic:  # the simulator bridge's episodes: features of the last scene are not acted on
+            from std_msgs.msg import String
+
+            self.episode_sub = node.create_subscription(String, self.p.episode_topic, self._on_episode, qos.control())
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
         self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
         self._stop = threading.Event()
@@ -128,6 +135,20 @@ class System1Node:
             self._stamp_msgs = {t_obs: head.header.stamp}
             self.core.on_observation(images, t_obs)
             self._cv.notify()
+
+    def _on_episode(self, msg) -> None:
+        """A new episode (step 0 of another task / seed): drop the features and observation of the last scene."""
+        import json
+
+        try:
+            ep = json.loads(msg.data)
+            key, step = (ep.get("task"), ep.get("seed")), int(ep.get("step", -1))
+        except (ValueError, TypeError, AttributeError):
+            return
+        if step == 0 and key != self._episode_key:
+            self._episode_key = key
+            with self._cv:
+                self.core.new_episode()
 
     def _on_feedback(self, arm: int, msg) -> None:
         try:

@@ -16,6 +16,8 @@ e.g. to slow System 2 to 1 Hz in tests.
 """
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 from collections import deque
@@ -54,6 +56,8 @@ def param_spec(robot_cfg: dict) -> dict:
         "heatmap_names": (["spatial", "motion"], "heat-maps published (System 2's filtered-feature maps by name)"),
         "heatmap_width": (256, "heat-map image width (px); height keeps the map's aspect"),
         "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
+        "episode_topic": (topics["sim_episode"], "episode announcements (std_msgs/String JSON, the simulator "
+                                                 "bridge's): a new episode restarts the windows; empty = none"),
     }
 
 
@@ -132,6 +136,14 @@ class System2Node:
                               for name in self.p.heatmap_names}
         topic = self.p.camera_topics[CAMERAS.index(self.p.stream_camera)]
         self.camera_sub = node.create_subscription(Image, topic, self._on_image, qos.sensor())
+        # Windows start primed with their first frame repeated (as training pads them), at start and at every
+        # new episode: otherwise the motion window would span the previous episode for 1.6 s.
+        self._prime = True
+        self._episode_key = None
+        if self.p.episode_topic:
+            from std_msgs.msg import String
+
+            self.episode_sub = node.create_subscription(String, self.p.episode_topic, self._on_episode, qos.control())
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
         self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
         node.add_on_set_parameters_callback(self._on_set_parameters)
@@ -188,6 +200,19 @@ class System2Node:
             self.counts["frames_queued"] += 1
             self._cv.notify()
 
+    def _on_episode(self, msg) -> None:
+        """A new episode (step 0 of another task / seed) restarts the windows from its first frame."""
+        try:
+            ep = json.loads(msg.data)
+            key, step = (ep.get("task"), ep.get("seed")), int(ep.get("step", -1))
+        except (ValueError, TypeError, AttributeError):
+            return
+        if step == 0 and key != self._episode_key:
+            self._episode_key = key
+            with self._cv:
+                self._pending.clear()
+                self._pending.append(None)  # marker: the worker starts new windows before the next frame
+
     # -- worker: encode, compute, publish ---------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -199,6 +224,7 @@ class System2Node:
                 for frame in frames:
                     if frame is None:
                         self.stream = self.policy.make_system2_stream()
+                        self._prime = True
                     else:
                         self._push(*frame)
                 if not frames or not self.stream.ready() or not self._active.is_set() \
@@ -220,13 +246,19 @@ class System2Node:
         (self._active.set if active else self._active.clear)()
 
     def _push(self, rgb: np.ndarray, stamp: float) -> None:
+        if self._prime:  # the first frame of new windows fills them, as the training windows are padded
+            self._prime = False
+            s2 = self.policy.config.system2
+            for _ in range(max(s2.short_window, s2.long_window) - 1):
+                self.stream.push(rgb, stamp)
         try:
             self.stream.push(rgb, stamp)
         except ValueError as e:  # a stamp older than the window (clock jump): start the windows again
             self.counts["frames_out_of_order"] += 1
             self.node.get_logger().warn(f"restarting System 2 windows: {e}", throttle_duration_sec=2.0)
             self.stream = self.policy.make_system2_stream()
-            self.stream.push(rgb, stamp)
+            self._prime = True
+            self._push(rgb, stamp)
 
     def _publish(self, features) -> None:
         stamp = sec_to_stamp(features.stamp)

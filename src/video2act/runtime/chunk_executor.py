@@ -160,6 +160,13 @@ class ChunkExecutor:
         """Due time of the last queued step (None when empty)."""
         return max((c.end for c in self._chunks), default=None)
 
+    def drop_planned_before(self, t: float) -> int:
+        """Drop the chunks planned from observations before t (their t0 < t); returns how many."""
+        keep = [c for c in self._chunks if c.times[0] >= t - _EPS]
+        dropped = len(self._chunks) - len(keep)
+        self._chunks = keep
+        return dropped
+
     def reset(self) -> None:
         """Drop every queued chunk (e-stop, episode reset)."""
         self._chunks.clear()

@@ -152,7 +152,14 @@ class StreamerCore:
             self.state = "streaming" if target is not None else "holding: chunk ended"
         if self.safety.estopped:
             self.state = "e-stop"
-        return self.safety.step(target, measured, now)
+        resyncs = self.safety.stats["resyncs"]
+        command = self.safety.step(target, measured, now)
+        if self.safety.stats["resyncs"] > resyncs:
+            # the arm was moved (a twin reset): plans from observations before the move are for another scene
+            moved_at = float(now) - 2.0 / self.rate_hz  # the jump tick held, this one confirmed it
+            self.executor.drop_planned_before(moved_at)
+            self.last_error = f"the arm was moved at {moved_at:.3f} s: restarted from its pose, older plans dropped"
+        return command
 
     def estop(self) -> None:
         self.safety.estop()

@@ -133,6 +133,13 @@ class System1Core:
         while len(self._partial) > 8:  # a partner that never came
             del self._partial[min(self._partial)]
 
+    def new_episode(self) -> None:
+        """A new scene: the features and the pending observation of the last one are not acted on."""
+        self.features.clear()
+        self._partial.clear()
+        with self._lock:
+            self._slot = None
+
     # -- planning ---------------------------------------------------------------------------------
     def take(self):
         """The newest (images, t_obs) not yet planned from, or None; empties the slot."""

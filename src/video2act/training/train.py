@@ -168,7 +168,7 @@ def plot_training(losses: list[float], val: list[tuple[int, float]], success: li
     if val:
         ax.plot(*zip(*val), "o-", lw=1.5, label="validation (EMA)")
     ax.set_xlabel("step")
-    ax.set_ylabel("diffusion loss")
+    ax.set_ylabel("loss (train: total, validation: diffusion)")
     ax.set_yscale("log")
     ax.legend()
     if success:
