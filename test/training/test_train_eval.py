@@ -194,3 +194,33 @@ def test_a_checkpoint_records_its_system2_frame_rate_and_nodes_refuse_another(ru
     check_frame_rate(str(ckpt), 10.0)
     with pytest.raises(ValueError, match="trained with System 2 frames at 10 Hz.*frame_hz:=10"):
         check_frame_rate(str(ckpt), 6.0)
+
+
+def test_evaluation_and_the_streamer_node_run_the_same_core_with_the_same_settings():
+    """The same chunks and feedback give the same commands in evaluation and in trajectory_streamer: both
+    build StreamerCore, with the parameters the node resolves (its table, then config/streamer.yaml)."""
+    from video2act.config import load_config
+    from video2act.ros.params import yaml_defaults
+    from video2act.ros.trajectory_streamer import NODE_NAME, param_spec
+    from video2act.runtime.streamer import StreamerCore
+    from video2act.training.evaluate import _streamer
+
+    p = {k: v[0] for k, v in param_spec(load_config("robot.yaml")).items()} | yaml_defaults("streamer.yaml", NODE_NAME)
+    evaluation, robot = _streamer(30.0)
+    node = StreamerCore(robot, rate_hz=p["rate_hz"], chunk_dt=1.0 / p["chunk_hz"], blend=p["blend"],
+                        ensemble_k=p["ensemble_k"], blend_window=p["blend_window"], chunk_timeout=p["chunk_timeout"],
+                        feedback_timeout=p["feedback_timeout"])
+    rng = np.random.default_rng(0)
+    out = {"eval": [], "node": []}
+    for k in range(90):
+        t = k / 30.0
+        chunk = robot.home + np.cumsum(rng.normal(0, 0.01, (64, 14)), axis=0) if k % 3 == 0 else None
+        for name, core in (("eval", evaluation), ("node", node)):
+            if chunk is not None:
+                core.on_chunk([], chunk, t0=t, now=t + 0.1)
+            left, right = robot.split(robot.home if not out[name] or out[name][-1] is None else out[name][-1])
+            core.on_feedback(robot.arms[0], [], left, t)
+            core.on_feedback(robot.arms[1], [], right, t)
+            out[name].append(core.tick(t))
+    np.testing.assert_array_equal(np.array(out["eval"]), np.array(out["node"]))
+    assert np.abs(np.array(out["eval"][-1]) - robot.home).max() > 0.01  # it did move
