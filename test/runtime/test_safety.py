@@ -32,10 +32,11 @@ def test_property_commands_stay_in_limits_and_step_below_cap(seed):
     f = SafetyFilter(ROBOT, HZ)
     prev = None
     restart = True  # the first command starts from the measured pose
+    walk = None
     for k in range(2000):
         now = k / HZ
         # the arm wanders (may leave the range: clipped) and is now and then teleported anywhere
-        walk = rng.uniform(ROBOT.lower - 0.2, ROBOT.upper + 0.2) if k == 0 or rng.random() < 0.02 \
+        walk = rng.uniform(ROBOT.lower - 0.2, ROBOT.upper + 0.2) if walk is None or rng.random() < 0.02 \
             else np.clip(walk + rng.normal(0, 0.02, 14), ROBOT.lower - 0.2, ROBOT.upper + 0.2)
         measured = walk.copy()
         if rng.random() < 0.05:

@@ -112,3 +112,16 @@ def sec_to_stamp(t: float):
 
     sec = int(np.floor(t))
     return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+def new_episode(text: str, last_key):
+    """The (task, seed) of a /sim/episode JSON announcing step 0 of an episode other than `last_key`, else
+    None (the same episode, a later step, or a malformed message)."""
+    import json
+
+    try:
+        ep = json.loads(text)
+        key, step = (ep.get("task"), ep.get("seed")), int(ep.get("step", -1))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return key if step == 0 and key != last_key else None

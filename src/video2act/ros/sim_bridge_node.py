@@ -41,8 +41,6 @@ import json
 import sys
 import time
 
-import numpy as np
-
 from video2act.config import load_config
 
 NODE_NAME = "sim_bridge_node"

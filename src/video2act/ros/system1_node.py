@@ -27,7 +27,7 @@ import numpy as np
 
 from video2act.config import load_config
 from video2act.model.system2_stream import SlowFeatures
-from video2act.ros.conversions import ImageFormatError, float_image_to_numpy, image_msg_to_rgb, stamp_to_sec
+from video2act.ros.conversions import ImageFormatError, new_episode, float_image_to_numpy, image_msg_to_rgb, stamp_to_sec
 from video2act.ros.system2_node import CAMERAS, load_policy, policy_params
 from video2act.runtime.system1_core import InputError
 
@@ -138,14 +138,8 @@ class System1Node:
 
     def _on_episode(self, msg) -> None:
         """A new episode (step 0 of another task / seed): drop the features and observation of the last scene."""
-        import json
-
-        try:
-            ep = json.loads(msg.data)
-            key, step = (ep.get("task"), ep.get("seed")), int(ep.get("step", -1))
-        except (ValueError, TypeError, AttributeError):
-            return
-        if step == 0 and key != self._episode_key:
+        key = new_episode(msg.data, self._episode_key)
+        if key is not None:
             self._episode_key = key
             with self._cv:
                 self.core.new_episode()

@@ -16,7 +16,6 @@ e.g. to slow System 2 to 1 Hz in tests.
 """
 from __future__ import annotations
 
-import json
 
 import threading
 import time
@@ -25,7 +24,7 @@ from collections import deque
 import numpy as np
 
 from video2act.config import load_config
-from video2act.ros.conversions import ImageFormatError, float_image_msg, image_msg_to_rgb, rgb_to_image_msg, sec_to_stamp, stamp_to_sec
+from video2act.ros.conversions import ImageFormatError, new_episode, float_image_msg, image_msg_to_rgb, rgb_to_image_msg, sec_to_stamp, stamp_to_sec
 
 NODE_NAME = "system2_node"
 CAMERAS = ("head", "left", "right")
@@ -202,12 +201,8 @@ class System2Node:
 
     def _on_episode(self, msg) -> None:
         """A new episode (step 0 of another task / seed) restarts the windows from its first frame."""
-        try:
-            ep = json.loads(msg.data)
-            key, step = (ep.get("task"), ep.get("seed")), int(ep.get("step", -1))
-        except (ValueError, TypeError, AttributeError):
-            return
-        if step == 0 and key != self._episode_key:
+        key = new_episode(msg.data, self._episode_key)
+        if key is not None:
             self._episode_key = key
             with self._cv:
                 self._pending.clear()
