@@ -2,26 +2,28 @@
 
 Data flow of one act() call (System 1 only; System 2 runs elsewhere, see system2_stream.py):
 
-    images {cam: (H, W, 3) uint8} --resize to config.image_size--> SigLIP --> image_proj (+camera embedding) --+
+    images {cam: (H, W, 3) uint8} --resize to config.image_size--> image encoder (SigLIP patch tokens, or the
+        small preset's CNN keypoints; config image_encoder.type) --> image_proj (+camera embedding) -------------+
     instruction --ByT5/T5 tokenizer--> T5 (cached per instruction) --> text_proj (+type embedding) -----------+--> context
     SlowFeatures.spatial (Ns, D_tok) --> spatial_proj, .motion (Nm, D_tok) --> motion_proj ------------------+   (1, N, D)
     state (14,) --normalise--> DiT state token
     x_T ~ N(0, I) (1, H, 14) --[num_inference_steps x DiT(x_t, t, state, context)]--> x_0 --denormalise--> (H, 14)
 
 Everything above the DiT loop is computed ONCE per call; only the DiT runs per denoising step. act() accepts camera
-images of any size and resizes them (bilinear, antialiased, aspect ratio not kept) to the preset's square SigLIP
-input (cv2 INTER_AREA); it rejects other channel counts / dtypes, missing cameras and non-finite or wrongly sized states.
+images of any size and resizes them (cv2 INTER_AREA) to config.image_size (SigLIP: square; keypoints: the cameras'
+aspect ratio); it rejects other channel counts / dtypes, missing cameras and non-finite or wrongly sized states.
 
 System 2 conditioning (for the HunyuanVideo transformer's `encoder_hidden_states`): the instruction's T5 tokens through
-`s2_text_proj` followed by the newest head frame's SigLIP tokens through `s2_image_proj` (the paper feeds SigLIP
-embeddings into the dual-stream blocks), image tokens first so the mask stays a prefix mask; `pooled_projections` = `s2_pooled_proj`(mean of the instruction's T5 tokens
-over valid positions).
+`s2_text_proj`, preceded (config.system2_image_condition, the paper's choice) by the newest head frame's SigLIP
+tokens through `s2_image_proj`, image tokens first so the mask stays a prefix mask; `pooled_projections` =
+`s2_pooled_proj`(mean of the instruction's T5 tokens over valid positions).
 
 Normalisation: states and actions are mapped with (x - mean) / std. Defaults come from the joint limits in
 config/robot.yaml (limits -> [-1, 1]); `set_normalization` replaces them with dataset statistics. They are saved in
 the checkpoint (normalization.json).
 
-Training: `forward(batch)` is the epsilon-prediction loss with DDPMScheduler noise (see its docstring).
+Training: `forward(batch)` is the diffusion loss for config.diffusion.prediction_type with DDPMScheduler noise, plus
+the optional keypoint supervision (see its docstring).
 """
 from __future__ import annotations
 
