@@ -3,6 +3,8 @@
     video2act dataset generate --task pick_dual_bottles --episodes 50 --out data/bottles
     video2act dataset from-bags bags/ep1 bags/ep2 --instruction "Pick up both bottles." --out data/real
     video2act dataset info data/bottles
+    video2act dataset convert data/bottles --to lerobot --out data/bottles_lerobot
+    video2act dataset from-hdf5 recordings/ --instruction "Pick up both bottles." --out data/cobot
     video2act dataset cache-latents --dataset data/bottles --preset small
     video2act train --dataset data/bottles data/cup --preset small --steps 6000 --out runs/two_tasks
     video2act eval --checkpoint runs/two_tasks/checkpoints/last --episodes 50 --out runs/two_tasks/eval
@@ -37,6 +39,30 @@ def register(subparsers, bench_subparsers) -> None:
     bags.add_argument("--image-size", type=image_size_arg, help="HxW images are resized to (default config/data.yaml, 96x128)")
     bags.add_argument("--fps", type=float, help="episode rate (default robot.yaml rates.camera_hz)")
     bags.set_defaults(func=cmd_from_bags)
+
+    conv = ds_sub.add_parser("convert", help="dataset (any layout) -> a new dataset in the LeRobot v3.0 or npz layout",
+                             description="Copies every episode: state, action and object poses exactly, images "
+                                         "re-encoded (into the LeRobot layout: one mp4 per camera, lossy at --crf).")
+    conv.add_argument("dataset", help="source dataset folder (meta.json, or LeRobot v3.0 meta/info.json)")
+    conv.add_argument("--out", required=True, help="new dataset folder")
+    conv.add_argument("--to", choices=["lerobot", "npz"], default="lerobot", help="layout to write (default lerobot)")
+    _video_args(conv)
+    conv.set_defaults(func=cmd_convert)
+
+    hdf = ds_sub.add_parser("from-hdf5", help="Cobot Magic / ACT / RoboTwin HDF5 episodes -> dataset",
+                            description="One .hdf5 per episode (/observations/qpos, /observations/images/<cam>, "
+                                        "/action; cameras cam_high, cam_left_wrist, cam_right_wrist).")
+    hdf.add_argument("files", nargs="+", help="episode files, or folders of them")
+    hdf.add_argument("--out", required=True, help="new dataset folder")
+    hdf.add_argument("--instruction", required=True, help="language instruction of every episode")
+    hdf.add_argument("--task", default="", help="task name stored with the episodes (a twin task lets eval find it)")
+    hdf.add_argument("--image-size", type=image_size_arg, help="HxW images are resized to (default config/data.yaml, 96x128)")
+    hdf.add_argument("--fps", type=float, help="recording rate (default robot.yaml rates.camera_hz)")
+    hdf.add_argument("--camera", action="append", default=[], metavar="NAME=CAM",
+                     help="map another HDF5 camera name to head|left|right (repeatable)")
+    hdf.add_argument("--to", choices=["lerobot", "npz"], default="lerobot", help="layout to write (default lerobot)")
+    _video_args(hdf)
+    hdf.set_defaults(func=cmd_from_hdf5)
 
     info = ds_sub.add_parser("info", help="episodes, lengths, instructions and stats of a dataset")
     info.add_argument("dataset", help="dataset folder")
@@ -119,6 +145,24 @@ def register(subparsers, bench_subparsers) -> None:
     ev.set_defaults(func=cmd_eval)
 
 
+def _video_args(parser) -> None:
+    parser.add_argument("--crf", type=int, default=18, help="video quality of the LeRobot layout (lower: better; default 18)")
+    parser.add_argument("--vcodec", default="libx264", help="video encoder of the LeRobot layout (default libx264; "
+                                                            "libsvtav1 is LeRobot's own)")
+    parser.add_argument("--force", action="store_true", help="replace a dataset already at --out")
+
+
+def camera_map_arg(items) -> dict:
+    """['cam_low=head', ...] -> {'cam_low': 'head'}."""
+    out = {}
+    for item in items:
+        name, _, cam = item.partition("=")
+        if not name or cam not in ("head", "left", "right"):
+            raise SystemExit(f"--camera must look like NAME=head|left|right. Got {item!r}")
+        out[name] = cam
+    return out
+
+
 def ratio_arg(text: str) -> int:
     """'1:8' or '8' -> 8."""
     import argparse
@@ -150,12 +194,59 @@ def cmd_from_bags(args) -> int:
     return 0
 
 
+def _clear_errors(func):
+    """A bad dataset / input file ends the command with its one-line reason (exit 2), not a traceback."""
+    import functools
+
+    @functools.wraps(func)
+    def run(args) -> int:
+        from video2act.data.format import DatasetError
+
+        try:
+            return func(args)
+        except DatasetError as e:
+            import sys
+
+            print(f"video2act dataset: error: {e}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@_clear_errors
+def cmd_convert(args) -> int:
+    from video2act.data.format import convert_dataset
+
+    start = time.perf_counter()
+    meta = convert_dataset(args.dataset, args.out, args.to, force=args.force, codec=args.vcodec, crf=args.crf) \
+        if args.to == "lerobot" else convert_dataset(args.dataset, args.out, args.to, force=args.force)
+    print(f"wrote {len(meta['episodes'])} episodes ({sum(e['length'] for e in meta['episodes'])} steps, {args.to} layout) "
+          f"to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+@_clear_errors
+def cmd_from_hdf5(args) -> int:
+    from video2act.config import load_config
+    from video2act.data.generate import DEFAULT_IMAGE_SIZE
+    from video2act.data.hdf5 import hdf5_to_dataset
+
+    video = {"codec": args.vcodec, "crf": args.crf} if args.to == "lerobot" else {}
+    fps = args.fps or float(load_config("robot.yaml")["rates"]["camera_hz"])
+    meta = hdf5_to_dataset(args.files, args.out, args.instruction, args.task, args.image_size or DEFAULT_IMAGE_SIZE,
+                           fps, args.to, args.force, camera_map_arg(args.camera), **video)
+    print(f"wrote {len(meta['episodes'])} episodes ({sum(e['length'] for e in meta['episodes'])} steps, {args.to} layout) "
+          f"to {args.out}")
+    return 0
+
+
+@_clear_errors
 def cmd_info(args) -> int:
     from video2act.data.format import Dataset
 
     ds = Dataset(args.dataset)
     lengths = ds.lengths
-    print(f"{ds.root}: {len(ds)} episodes, {sum(lengths)} steps (min {min(lengths)}, max {max(lengths)}), "
+    print(f"{ds.root} ({ds.layout} layout): {len(ds)} episodes, {sum(lengths)} steps (min {min(lengths)}, max {max(lengths)}), "
           f"{ds.fps:g} fps, cameras {ds.cameras}, images {ds.image_size[0]}x{ds.image_size[1]}")
     for instruction in sorted({e["instruction"] for e in ds.meta["episodes"]}):
         print(f"  instruction: {instruction}")

@@ -1,4 +1,5 @@
-"""Read and write the dataset folder described in video2act.data (meta.json + one .npz per episode)."""
+"""Read and write the dataset folder described in video2act.data (meta.json + one .npz per episode); the one
+reader (Dataset) also opens the LeRobot v3.0 layout (data/lerobot.py), `create_writer` writes either."""
 from __future__ import annotations
 
 import json
@@ -118,8 +119,8 @@ class DatasetWriter:
 
     def __init__(self, root, fps: float, cameras, image_size):
         self.root = Path(root)
-        if (self.root / META_NAME).exists():
-            raise DatasetError(f"{self.root} already holds a dataset ({META_NAME}); choose another --out")
+        if (self.root / META_NAME).exists() or (self.root / "meta" / "info.json").exists():
+            raise DatasetError(f"{self.root} already holds a dataset ({META_NAME}); choose another --out (or --force)")
         self.root.mkdir(parents=True, exist_ok=True)
         self.fps, self.cameras, self.image_size = float(fps), list(cameras), tuple(int(v) for v in image_size)
         self.episodes: list[dict] = []
@@ -142,15 +143,71 @@ class DatasetWriter:
         return meta
 
 
+LAYOUTS = ("npz", "lerobot")
+
+
+def remove_dataset(root) -> None:
+    """Delete the dataset at `root` (what --force does before writing). Refuses a folder that holds no dataset:
+    --force replaces a dataset, it never deletes other files."""
+    import shutil
+
+    root = Path(root)
+    if not root.exists():
+        return
+    if not ((root / META_NAME).is_file() or (root / "meta" / "info.json").is_file()):
+        if root.is_dir() and not any(root.iterdir()):
+            return
+        raise DatasetError(f"{root} exists and holds no dataset; refusing to delete it (choose another --out)")
+    shutil.rmtree(root)
+
+
+def create_writer(root, fps: float, cameras, image_size, layout: str = "npz", force: bool = False, **video):
+    """A writer (add(episode), finalize()) for `layout` (LAYOUTS). An existing dataset at `root` is an error
+    unless force (then it is replaced); `video` (codec, crf) goes to the LeRobot writer."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}. Got {layout!r}")
+    if force:
+        remove_dataset(root)
+    if layout == "lerobot":
+        from video2act.data.lerobot import LeRobotWriter
+
+        return LeRobotWriter(root, fps, cameras, image_size, **video)
+    return DatasetWriter(root, fps, cameras, image_size)
+
+
+def convert_dataset(src, out, layout: str, force: bool = False, progress: bool = True, **video) -> dict:
+    """Copy every episode of dataset `src` (any layout) into a new dataset `out` in `layout`; returns its meta.
+    State, action and object poses are copied exactly; images are re-encoded (lossy only into mp4)."""
+    from tqdm import tqdm
+
+    ds = Dataset(src)
+    if Path(out).resolve() == ds.root.resolve() or ds.root.resolve() in Path(out).resolve().parents:
+        raise DatasetError(f"--out {out} must not be (inside) the source dataset {src}")
+    writer = create_writer(out, ds.fps, ds.cameras, ds.image_size, layout, force, **video)
+    for i in tqdm(range(len(ds)), desc=f"-> {layout}", unit="ep", disable=not progress):
+        writer.add(ds.episode(i))
+    return writer.finalize()
+
+
 class Dataset:
-    """A dataset folder opened for reading; episodes are loaded on demand (`load_all()` keeps them in memory)."""
+    """A dataset folder opened for reading; episodes are loaded on demand (`load_all()` keeps them in memory).
+
+    The one reader of every layout: this project's meta.json + .npz, or LeRobot v3.0 (meta/info.json; read
+    through data/lerobot.LeRobotSource). `meta` has the same shape for both (`layout` says which)."""
 
     def __init__(self, root):
         self.root = Path(root)
+        self._lerobot = None
         meta_path = self.root / META_NAME
+        if not meta_path.is_file() and (self.root / "meta" / "info.json").is_file():
+            from video2act.data.lerobot import LeRobotSource
+
+            self._lerobot = LeRobotSource(self.root)
+            self._open(self._lerobot.meta)
+            return
         if not meta_path.is_file():
-            raise DatasetError(f"{self.root} is not a dataset: {META_NAME} is missing "
-                               f"(make one with `video2act dataset generate` or `dataset from-bags`)")
+            raise DatasetError(f"{self.root} is not a dataset: {META_NAME} is missing, nor is it LeRobot v3.0 "
+                               f"(meta/info.json); make one with `video2act dataset generate`, `from-bags` or `from-hdf5`")
         try:
             self.meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as e:
@@ -160,6 +217,15 @@ class Dataset:
             raise DatasetError(f"{meta_path} lacks keys {missing}")
         if self.meta["format_version"] != FORMAT_VERSION:
             raise DatasetError(f"{meta_path} has format_version {self.meta['format_version']}, expected {FORMAT_VERSION}")
+        self._open(self.meta)
+
+    @property
+    def layout(self) -> str:
+        """'npz' (this project's meta.json + .npz) or 'lerobot' (LeRobot v3.0, data/lerobot.py)."""
+        return "npz" if self._lerobot is None else "lerobot"
+
+    def _open(self, meta: dict) -> None:
+        self.meta = meta
         self.fps = float(self.meta["fps"])
         self.cameras = list(self.meta["cameras"])
         self.image_size = tuple(self.meta["image_size"])
@@ -178,7 +244,10 @@ class Dataset:
         if index in self._cache:
             return self._cache[index]
         info = self.meta["episodes"][index]
-        ep = read_episode(self.root / info["file"], self.cameras)
+        if self._lerobot is not None:
+            ep = self._lerobot.read_episode(index, self.cameras)
+        else:
+            ep = read_episode(self.root / info["file"], self.cameras)
         ep.task, ep.source = info.get("task", ""), info.get("source", "")
         if len(ep) != info["length"]:
             raise DatasetError(f"{info['file']} has {len(ep)} steps, meta.json says {info['length']}")
