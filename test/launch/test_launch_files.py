@@ -1,9 +1,11 @@
-"""The launch files: static checks here (launch / launch_ros do not install from wheels), a real load where they exist.
+"""The launch files: static checks here, a real load where launch / launch_ros are installed
+(../shared/ros2-launch; the real `ros2 launch` runs are in test_ros2_launch.py).
 
 Static (ast): every video2act executable is a console script of setup.py; every config file named
 exists; every parameter a launch file sets (dict literals and params files) is declared by that
 node (module-level PARAMS dict, or param_spec(robot_cfg)); params files have a section for the
-node name; every LaunchConfiguration has a DeclareLaunchArgument; bag topics resolve.
+node name; every LaunchConfiguration has a DeclareLaunchArgument, every argument a description;
+closed-set arguments have choices; no deprecated launch API; bag topics resolve.
 """
 import ast
 import importlib
@@ -54,11 +56,15 @@ class LaunchFile:
                           for t in n.targets if isinstance(t, ast.Name)}
         self.config_files = [c.args[0].value for c in calls if _call_name(c) == "config_path"]
         self.arguments = {}  # name -> default (ast)
+        self.declarations = {}  # name -> keyword arguments of DeclareLaunchArgument (ast)
         for c in calls:
             if _call_name(c) == "DeclareLaunchArgument":
                 self.arguments[c.args[0].value] = _kwargs(c).get("default_value")
+                self.declarations[c.args[0].value] = _kwargs(c)
         self.used_arguments = {c.args[0].value for c in calls
-                               if _call_name(c) in ("LaunchConfiguration", "arg", "LaunchConfigurationEquals")}
+                               if _call_name(c) in ("LaunchConfiguration", "arg", "LaunchConfigurationEquals", "require_if")}
+        self.names = {n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name)} | \
+                     {a.name for n in ast.walk(self.tree) if isinstance(n, ast.ImportFrom) for a in n.names}
         self.nodes = [_kwargs(c) for c in calls if _call_name(c) == "Node"]
         self.processes = [_kwargs(c) for c in calls if _call_name(c) == "ExecuteProcess"]
 
@@ -129,11 +135,37 @@ def test_launch_file_static(path):
             assert not unknown, f"config/{name} sets parameters {sorted(unknown)} that {exe} does not declare"
 
 
+# closed-set arguments: every launch file that declares one gives its choices
+CLOSED_SETS = {"preset", "task", "sink", "cameras", "rviz", "use_sim_time", "recorder"}
+OPEN = {("record_teleop.launch.py", "task")}  # a real robot's task name: free text stored in the bag
+DEPRECATED = {"LaunchConfigurationEquals", "LaunchConfigurationNotEquals"}  # -> EqualsSubstitution
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_arguments_described_with_choices_and_no_deprecated_api(path):
+    lf = LaunchFile(path)
+    for name, kwargs in lf.declarations.items():
+        assert "description" in kwargs, f"{path.name}: argument {name!r} has no description"
+        if name in CLOSED_SETS and (path.name, name) not in OPEN:
+            assert "choices" in kwargs, f"{path.name}: argument {name!r} is a closed set without choices"
+    assert not lf.names & DEPRECATED, f"{path.name} uses deprecated {sorted(lf.names & DEPRECATED)}"
+
+
+def test_sim_task_default_is_the_bridge_config():
+    from video2act.ros.launch_guard import task_choices
+
+    sim = LaunchFile(ROOT / "launch" / "sim.launch.py")
+    assert "sim_bridge_params" in sim.arguments  # the bridge gets config/sim_bridge.yaml, task from there
+    task = load_config("sim_bridge.yaml")["sim_bridge_node"]["ros__parameters"]["task"]
+    assert task in task_choices()
+
+
 def test_record_teleop_records_mcap_of_resolvable_topics():
     lf = LaunchFile(ROOT / "launch" / "record_teleop.launch.py")
-    (proc,) = lf.processes
-    cmd = [_const(e) for e in proc["cmd"].elts]
+    ros2bag, fallback = lf.processes
+    cmd = [_const(e) for e in ros2bag["cmd"].elts]
     assert cmd[:5] == ["ros2", "bag", "record", "-s", "mcap"]
+    assert [_const(e) for e in fallback["cmd"].elts][1:5] == ["-m", "video2act.cli", "record", "-o"]
     spec = load_config("bag_topics.yaml")
     topics = load_config("robot.yaml")["topics"]
     resolved = recorded_topics()

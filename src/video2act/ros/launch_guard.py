@@ -1,0 +1,154 @@
+"""What the launch files share so that they fail safe (imported by launch/*.launch.py only: needs `launch`).
+
+    critical(*actions)       a node (or process) of the list that exits while the launch runs ends the whole
+                             launch: the others get SIGINT (then SIGTERM, SIGKILL), `ros2 launch` exits 1 with
+                             "critical node <name> exited with code <n>: <its last error line>"
+    require_if(arg, tool)    an optional tool (rviz2, robot_state_publisher, rosbag2) checked before any
+                             process starts when the launch argument `arg` asks for it; missing: the launch
+                             refuses with what to install, before anything runs (never half a graph)
+    installed(tool)          whether a tool is installed (ament index + executable), for fallbacks chosen
+                             when the description is generated (robot_state_publisher -> monitor_node's TF,
+                             rosbag2 -> `video2act record`)
+    preset_choices(), task_choices(), dds_profile()
+
+`launch` turns an exception raised while it runs into a shutdown of every process and return code 1: both
+guards raise LaunchRefused, placed so that nothing has started yet (require_if is listed before the nodes)
+or so that the launch is still running (critical ignores exits during a shutdown, e.g. after Ctrl-C).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections import deque
+from pathlib import Path
+
+from video2act.config import config_dir, load_config
+
+# tool -> (ament package, executable in lib/<package>/ or None, what to do when it is missing)
+TOOLS = {
+    "rviz2": ("rviz2", "rviz2", "install it (apt install ros-jazzy-rviz2, with a ROS 2 install) or leave rviz:=false"),
+    "robot_state_publisher": ("robot_state_publisher", "robot_state_publisher",
+                              "apt install ros-jazzy-robot-state-publisher"),
+    "rosbag2": ("ros2bag", None, "apt install ros-jazzy-rosbag2 ros-jazzy-rosbag2-storage-mcap, "
+                                 "or record with recorder:=video2act (no rosbag2 needed)"),
+    "rosbag2_storage_mcap": ("rosbag2_storage_mcap", None, "apt install ros-jazzy-rosbag2-storage-mcap"),
+}
+
+
+class LaunchRefused(RuntimeError):
+    """Raised inside a running launch: launch shuts every process down and `ros2 launch` exits 1."""
+
+
+def installed(tool: str) -> bool:
+    """True when `tool` (a TOOLS key) is in the ament index (and its executable exists); rosbag2 also needs
+    the `ros2` command and the mcap storage plugin."""
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    package, executable, _ = TOOLS[tool]
+    try:
+        prefix = Path(get_package_prefix(package))
+    except (PackageNotFoundError, ValueError, KeyError, OSError):  # OSError: AMENT_PREFIX_PATH unset
+        return False
+    if executable is not None and not os.access(prefix / "lib" / package / executable, os.X_OK):
+        return False
+    if tool == "rosbag2":
+        return shutil.which("ros2") is not None and installed("rosbag2_storage_mcap")
+    return True
+
+
+def missing_message(tool: str, why: str) -> str:
+    return f"{tool} is not installed ({why}); {TOOLS[tool][2]}. Nothing was started."
+
+
+def _is_true(value: str) -> bool:
+    return value.strip().lower() in ("true", "1", "yes", "on")
+
+
+def require_if(argument: str, tool: str, why: str | None = None, equals: str | None = None):
+    """An action, listed before the nodes: when launch argument `argument` is true (or equals `equals`) and
+    `tool` is not installed, the launch refuses (exit 1) before any process starts."""
+    from launch.actions import OpaqueFunction
+
+    def check(context):
+        value = context.launch_configurations.get(argument, "")
+        wanted = value == equals if equals is not None else _is_true(value)
+        if wanted and not installed(tool):
+            raise LaunchRefused(missing_message(tool, why or f"{argument}:={value}"))
+        return []
+
+    return OpaqueFunction(function=check)
+
+
+def _process_name(event) -> str:
+    """`camera_node` of launch's process name `camera_node-1`."""
+    base, _, number = event.process_name.rpartition("-")
+    return base if base and number.isdigit() else event.process_name
+
+
+def critical(*actions, keep_lines: int = 20) -> list:
+    """Event handlers (to list after `actions`) that end the launch when one of `actions` exits on its own.
+
+    The message names the node, its exit code (or signal) and its last error-looking output line; an exit
+    while the launch is already shutting down (Ctrl-C, another node's failure) is not reported again.
+    """
+    import signal
+
+    from launch.actions import RegisterEventHandler
+    from launch.event_handlers import OnProcessExit, OnProcessIO
+
+    handlers = []
+    for action in actions:
+        tail: deque[str] = deque(maxlen=keep_lines)
+
+        def on_output(event, tail=tail):
+            tail.extend(line for line in event.text.decode(errors="replace").splitlines() if line.strip())
+
+        def on_exit(event, context, tail=tail):
+            if context.is_shutdown:
+                return None
+            code = event.returncode
+            how = f"signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals() else f"code {code}"
+            errors = [ln for ln in tail if any(k in ln.lower() for k in ("error", "exception", "refus", "fatal", "cannot"))]
+            last = (errors or list(tail) or ["(no output)"])[-1].strip()
+            name = _process_name(event)
+            message = (f"critical node {name} exited with {how} while the launch was running: {last} "
+                       f"-- stopping every node of this launch")
+            raise LaunchRefused(message)
+
+        handlers.append(RegisterEventHandler(OnProcessIO(target_action=action, on_stdout=on_output, on_stderr=on_output)))
+        handlers.append(RegisterEventHandler(OnProcessExit(target_action=action, on_exit=on_exit)))
+    return handlers
+
+
+def preset_choices() -> list[str]:
+    """Model presets: config/presets/<name>.yaml (the one source of truth for the names)."""
+    return sorted(p.stem for p in (config_dir() / "presets").glob("*.yaml"))
+
+
+def task_choices() -> list[str]:
+    """Simulated tasks: the `tasks` of config/sim.yaml."""
+    return sorted(load_config("sim.yaml")["tasks"])
+
+
+def dds_profile() -> list:
+    """SetEnvironmentVariable of the Fast DDS profile (config/fastdds_shm.xml: large shared-memory
+    segments so 640x480 images cross processes intact), unless one is already chosen."""
+    from launch.actions import SetEnvironmentVariable
+
+    from video2act.ros.process_group import dds_environment
+
+    profile = dds_environment(dict(os.environ)).get("FASTRTPS_DEFAULT_PROFILES_FILE")
+    return [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", profile)] if profile else []
+
+
+def recorder_is(name: str, only_fallback: bool = False):
+    """Condition on the launch argument `recorder` (auto | ros2bag | video2act): true when `name` records.
+    auto picks ros2bag where rosbag2 is installed, else video2act; only_fallback: video2act chosen by auto."""
+    from launch.condition import Condition
+
+    def predicate(context) -> bool:
+        value = context.launch_configurations.get("recorder", "auto")
+        chosen = value if value != "auto" else ("ros2bag" if installed("rosbag2") else "video2act")
+        return chosen == name and (not only_fallback or value == "auto")
+
+    return Condition(predicate=predicate)
