@@ -4,6 +4,7 @@
     video2act model info|...       model presets, parameter counts
     video2act sim experts|...      the MuJoCo twin, tasks and scripted experts
     video2act nodes ...            start the ROS 2 nodes as processes (no `ros2 launch` needed)
+    video2act record -o BAG ...    record the bag topics into a rosbag2 (mcap) folder without rosbag2
     video2act bench model|sim|...  benchmarks that print tables
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ AREAS = [
     "video2act.model.cli",
     "video2act.sim.cli",
     "video2act.ros.cli",
+    "video2act.ros.recorder",
     "video2act.data.cli",
 ]
 

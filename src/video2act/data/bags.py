@@ -10,6 +10,11 @@ timeline is the head camera's stamps, thinned to at most `fps` (the first head f
 nearest in time; state and action = positions linearly interpolated between the two nearest messages.
 Images are resized (cv2 INTER_AREA) to the dataset image size as they are read, so a long 640x480
 bag never sits in memory at full size.
+
+Episodes: a bag from `ros2 bag record` is one episode (its instruction given by the caller). A bag from
+`video2act record` (video2act.data.bag_writer) holds episode markers on /video2act/episode: the bag is split
+at the markers by receive time (each message belongs to the last marker recorded before it) and each
+episode takes the instruction and task of its marker (the caller's instruction where a marker has none).
 """
 from __future__ import annotations
 
@@ -61,11 +66,32 @@ def _timeline(head_times: np.ndarray, start: float, end: float, fps: float) -> n
     return np.array(idx, dtype=int)
 
 
+def _episode_markers(reader, typestore) -> list[tuple[int, dict]]:
+    """(receive time ns, marker) of the /video2act/episode markers of a bag, in time order."""
+    from video2act.data.bag_writer import EPISODE_TOPIC, parse_episode_marker
+
+    conns = [c for c in reader.connections if c.topic == EPISODE_TOPIC]
+    markers = []
+    for conn, bag_ns, raw in (reader.messages(connections=conns) if conns else ()):
+        marker = parse_episode_marker(typestore.deserialize_cdr(raw, conn.msgtype).data)
+        if marker is not None:
+            markers.append((bag_ns, marker))
+    return sorted(markers, key=lambda m: m[0])
+
+
 def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, task: str = "") -> Episode:
-    """One bag folder (metadata.yaml + .mcap / .db3) -> Episode.
+    """One bag folder (metadata.yaml + .mcap / .db3) holding one episode -> Episode (see read_bag_episodes)."""
+    episodes = read_bag_episodes(path, robot_cfg, image_size, fps, instruction, task)
+    if len(episodes) != 1:
+        raise ValueError(f"bag {path} holds {len(episodes)} episodes; use read_bag_episodes")
+    return episodes[0]
+
+
+def read_bag_episodes(path, robot_cfg: dict, image_size, fps: float, instruction: str = "", task: str = "") -> list[Episode]:
+    """One bag folder (metadata.yaml + .mcap / .db3) -> its episodes (one, or one per episode marker).
 
     Raises ValueError when a required topic is missing (naming it and listing the bag's topics), when a
-    stream is empty, or when the streams do not overlap in time.
+    stream is empty, when the streams do not overlap in time, or when an episode has no instruction.
     """
     import cv2
     from rosbags.rosbag2 import Reader
@@ -81,12 +107,14 @@ def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, ta
     typestore = get_typestore(Stores.ROS2_JAZZY)  # Image / JointState are identical in Humble and Jazzy
     times = {role: [] for role in roles}
     values = {role: [] for role in roles}
+    received = {role: [] for role in roles}
     with Reader(path) as reader:
         available = {c.topic: c.msgtype for c in reader.connections}
         for role, topic in roles.items():
             if topic not in available:
                 listing = "\n  ".join(f"{t} ({m})" for t, m in sorted(available.items())) or "(none)"
                 raise ValueError(f"bag {path} lacks the required topic {topic} ({role}); it has:\n  {listing}")
+        markers = _episode_markers(reader, typestore)
         wanted = [c for c in reader.connections if c.topic in roles.values()]
         role_of = {topic: role for role, topic in roles.items()}
         for conn, bag_ns, raw in reader.messages(connections=wanted):
@@ -101,13 +129,34 @@ def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, ta
                 pos = np.asarray(msg.position, dtype=np.float64)
                 values[role].append(reorder(list(msg.name), pos, joint_names, f"{conn.topic} in {path.name}"))
             times[role].append(_stamp(msg, bag_ns))
-    for role, ts in times.items():
+            received[role].append(bag_ns)
+    if not markers:
+        markers = [(-1, {"episode": 0, "instruction": "", "task": ""})]
+    starts = np.array([m[0] for m in markers], dtype=np.int64)
+    episodes = []
+    for k, (_, marker) in enumerate(markers):
+        text = marker["instruction"] or instruction
+        if not text:
+            raise ValueError(f"bag {path}: episode {k} records no instruction; give one (--instruction)")
+        pick = {role: [i for i, ns in enumerate(received[role]) if np.searchsorted(starts, ns, side="right") - 1 == k]
+                for role in roles}
+        streams = {role: ([times[role][i] for i in pick[role]], [values[role][i] for i in pick[role]]) for role in roles}
+        label = str(path) if len(markers) == 1 else f"{path} episode {k}"
+        episodes.append(_align(streams, roles, robot_cfg, fps, label, text, marker["task"] or task, str(path)))
+    return episodes
+
+
+def _align(streams: dict, roles: dict, robot_cfg: dict, fps: float, label: str, instruction: str, task: str,
+           source: str) -> Episode:
+    """{role: (stamps, values)} of one episode -> Episode on the head camera's timeline."""
+    for role, (ts, _) in streams.items():
         if not ts:
-            raise ValueError(f"bag {path}: topic {roles[role]} ({role}) holds no messages")
-    streams = {}
-    for role in roles:  # sort by stamp: bag order is receive order
-        order = np.argsort(np.asarray(times[role]), kind="stable")
-        streams[role] = (np.asarray(times[role])[order], [values[role][i] for i in order])
+            raise ValueError(f"bag {label}: topic {roles[role]} ({role}) holds no messages")
+    sorted_streams = {}
+    for role, (ts, vals) in streams.items():  # sort by stamp: bag order is receive order
+        order = np.argsort(np.asarray(ts), kind="stable")
+        sorted_streams[role] = (np.asarray(ts)[order], [vals[i] for i in order])
+    streams = sorted_streams
     # joints are interpolated, so they must cover the timeline; an image may be up to half a frame away
     slack = {r: (0.5 / fps if r.startswith("camera_") else 0.0) for r in roles}
     start = max(t[0] - slack[r] for r, (t, _) in streams.items())
@@ -116,7 +165,7 @@ def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, ta
     keep = _timeline(head_t, start, end, fps) if end >= start else np.array([], dtype=int)
     if keep.size == 0:
         spans = {roles[r]: (round(t[0], 3), round(t[-1], 3)) for r, (t, _) in streams.items()}
-        raise ValueError(f"bag {path}: the streams do not overlap in time: {spans}")
+        raise ValueError(f"bag {label}: the streams do not overlap in time: {spans}")
     at = head_t[keep]
     images = {"head": np.stack([head_imgs[i] for i in keep])}
     for cam in CAMERA_KEYS[1:]:
@@ -131,13 +180,13 @@ def read_bag(path, robot_cfg: dict, image_size, fps: float, instruction: str, ta
             parts.append(_interp(t, v, at) if len(t) > 1 else np.repeat(v, len(at), axis=0))
         joints[kind] = np.concatenate(parts, axis=1).astype(np.float32)  # (T, 14)
     return Episode(images=images, state=joints["state"], action=joints["action"], instruction=instruction,
-                   task=task, source=str(path))
+                   task=task, source=source)
 
 
-def bags_to_dataset(bags, out, instruction: str, task: str = "", image_size=None, fps: float | None = None,
+def bags_to_dataset(bags, out, instruction: str = "", task: str = "", image_size=None, fps: float | None = None,
                     progress: bool = True) -> dict:
-    """Convert bag folders into one dataset at `out` (one episode per bag, images at `image_size`, default
-    config/data.yaml); returns meta."""
+    """Convert bag folders into one dataset at `out` (the episodes of each bag, images at `image_size`, default
+    config/data.yaml); `instruction` / `task` serve episodes that record none. Returns meta."""
     from tqdm import tqdm
 
     from video2act.config import load_config
@@ -151,5 +200,6 @@ def bags_to_dataset(bags, out, instruction: str, task: str = "", image_size=None
         raise ValueError("no bag folders given")
     writer = DatasetWriter(out, fps=fps, cameras=list(CAMERA_KEYS), image_size=image_size)
     for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
-        writer.add(read_bag(bag, robot_cfg, image_size, fps, instruction, task))
+        for episode in read_bag_episodes(bag, robot_cfg, image_size, fps, instruction, task):
+            writer.add(episode)
     return writer.finalize()

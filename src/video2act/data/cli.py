@@ -31,11 +31,12 @@ def register(subparsers, bench_subparsers) -> None:
     gen.add_argument("--keep-failed", action="store_true", help="also keep episodes where the expert failed")
     gen.set_defaults(func=cmd_generate)
 
-    bags = ds_sub.add_parser("from-bags", help="rosbag2 folders (mcap / sqlite3), one episode each, -> dataset")
-    bags.add_argument("bags", nargs="+", help="bag folders (with metadata.yaml)")
+    bags = ds_sub.add_parser("from-bags", help="rosbag2 folders (mcap / sqlite3; `ros2 bag record` or `video2act record`) -> dataset")
+    bags.add_argument("bags", nargs="+", help="bag folders (with metadata.yaml); a `video2act record` bag may hold several episodes")
     bags.add_argument("--out", required=True, help="new dataset folder")
-    bags.add_argument("--instruction", required=True, help="language instruction of every episode")
-    bags.add_argument("--task", default="", help="task name stored with the episodes")
+    bags.add_argument("--instruction", default="", help="language instruction of every episode that records none "
+                                                         "(required for `ros2 bag record` bags)")
+    bags.add_argument("--task", default="", help="task name stored with the episodes that record none")
     bags.add_argument("--image-size", type=image_size_arg, help="HxW images are resized to (default config/data.yaml, 96x128)")
     bags.add_argument("--fps", type=float, help="episode rate (default robot.yaml rates.camera_hz)")
     bags.set_defaults(func=cmd_from_bags)

@@ -1,0 +1,197 @@
+"""`video2act record` round trip: real rclpy publishers over DDS -> the recorder process -> a rosbag2 (mcap)
+folder -> `video2act dataset from-bags` -> episodes whose frames, joints and instructions are what was published.
+
+Two episodes in one bag (the boundary from the recorder's ~/next_episode service); the bag is then checked
+as a rosbag2 folder (metadata.yaml, one .mcap file, message types) and converted by the CLI.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from video2act.config import load_config
+
+ROBOT = load_config("robot.yaml")
+T0 = 1000.0   # s: header stamps of the synthetic recording
+HZ = 30.0
+N = 12        # frames per episode
+H, W = 24, 32
+
+
+def joint_value(kind: str, arm: str, t: float) -> np.ndarray:
+    """Linear in time: interpolation at camera stamps is exact."""
+    offset = {"state": 0.0, "action": 0.5}[kind] + {"left": 0.0, "right": 1.0}[arm]
+    return offset + 0.1 * np.arange(7) + 0.2 * (t - T0)
+
+
+def frame(cam: int, k: int) -> np.ndarray:
+    img = np.zeros((H, W, 3), np.uint8)
+    img[..., 0] = k  # the frame index, read back from the dataset
+    img[..., 1] = 40 * cam
+    img[..., 2] = np.arange(W, dtype=np.uint8)[None] * 5
+    return img
+
+
+class Publishers:
+    """The seven bag streams, published by this test process's own rclpy node (spun in a thread)."""
+
+    def __init__(self):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import Image, JointState
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("recorder_test_source", context=self.context)
+        qos = QoSProfile(depth=100)  # reliable: nothing is lost on the way to the recorder
+        topics = ROBOT["topics"]
+        self.cams = [self.node.create_publisher(Image, topics["cameras"][c], qos) for c in ("head", "left", "right")]
+        self.joints = {(kind, arm): self.node.create_publisher(JointState, topics[topic][arm], qos)
+                       for kind, topic in (("state", "feedback"), ("action", "command")) for arm in ("left", "right")}
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spin = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spin.start()
+
+    @property
+    def all(self):
+        return [*self.cams, *self.joints.values()]
+
+    def publish(self, k: int) -> None:
+        from builtin_interfaces.msg import Time
+        from sensor_msgs.msg import Image, JointState
+
+        t = T0 + k / HZ
+        stamp = Time(sec=int(t), nanosec=int(round((t - int(t)) * 1e9)))
+        for i, pub in enumerate(self.cams):
+            msg = Image(height=H, width=W, encoding="rgb8", step=W * 3, data=frame(i, k).tobytes())
+            msg.header.stamp = stamp
+            pub.publish(msg)
+        for (kind, arm), pub in self.joints.items():
+            msg = JointState(name=[f"joint{j}" for j in range(7)], position=joint_value(kind, arm, t).tolist())
+            msg.header.stamp = stamp
+            pub.publish(msg)
+
+    def wait_acked(self) -> None:
+        from rclpy.duration import Duration
+
+        for pub in self.all:
+            assert pub.wait_for_all_acked(Duration(seconds=30)), f"{pub.topic_name}: the recorder did not acknowledge"
+
+    def next_episode(self) -> str:
+        from std_srvs.srv import Trigger
+
+        client = self.node.create_client(Trigger, "/video2act_record/next_episode")
+        assert client.wait_for_service(timeout_sec=30), "the recorder's next_episode service did not appear"
+        future = client.call_async(Trigger.Request())
+        deadline = time.monotonic() + 30
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert future.done() and future.result().success, "next_episode failed"
+        return future.result().message
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+def _wait(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def recorder_process(tmp_path):
+    procs = []
+
+    def start(*args):
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen([sys.executable, "-m", "video2act.cli", "record", *args], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def test_record_two_episodes_then_from_bags(tmp_path, recorder_process):
+    from video2act.cli import main as cli
+    from video2act.data.format import Dataset
+
+    bag = tmp_path / "teleop_bag"
+    proc = recorder_process("-o", str(bag), "--instruction", "hand over the block", "--task", "handover_block")
+    source = Publishers()
+    try:
+        # the recorder subscribes as the topics appear: publish once it matched every stream
+        _wait(lambda: all(p.get_subscription_count() > 0 for p in source.all) or proc.poll() is not None,
+              "the recorder to subscribe to the seven streams")
+        assert proc.poll() is None, proc.stdout.read()
+        for k in range(N):
+            source.publish(k)
+            time.sleep(1 / HZ)
+        source.wait_acked()
+        assert "episode 1" in source.next_episode()
+        for k in range(N, 2 * N):
+            source.publish(k)
+            time.sleep(1 / HZ)
+        source.wait_acked()
+    finally:
+        source.close()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "wrote" in out
+
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["storage_identifier"] == "mcap"
+    assert [f for f in os.listdir(bag) if f.endswith(".mcap")] == meta["relative_file_paths"]
+    types = {t["topic_metadata"]["name"]: t["topic_metadata"]["type"] for t in meta["topics_with_message_count"]}
+    counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
+    assert types[ROBOT["topics"]["cameras"]["head"]] == "sensor_msgs/msg/Image"
+    assert types[ROBOT["topics"]["feedback"]["left"]] == "sensor_msgs/msg/JointState"
+    assert counts[ROBOT["topics"]["cameras"]["head"]] == 2 * N  # reliable: every message recorded
+    assert counts["/video2act/episode"] == 2
+    assert meta["custom_data"]["video2act.instruction"] == "hand over the block"
+
+    ds_dir = tmp_path / "ds"
+    assert cli(["dataset", "from-bags", str(bag), "--out", str(ds_dir), "--image-size", f"{H}x{W}"]) == 0
+    ds = Dataset(ds_dir)
+    episodes = ds.load_all()
+    assert len(episodes) == 2
+    indices = [ep.images["head"][:, 0, 0, 0].astype(int).tolist() for ep in episodes]
+    # a split by receive time: the first episode's frames, then the second's, none lost between them
+    # (at most a frame at each edge is trimmed where a joint stream of that episode starts a tick later)
+    assert indices[0] == list(range(indices[0][0], indices[0][-1] + 1)) and indices[0][0] <= 1
+    assert indices[1] == list(range(indices[1][0], indices[1][-1] + 1)) and indices[1][-1] >= 2 * N - 2
+    assert indices[0][-1] < indices[1][0] <= indices[0][-1] + 2
+    assert N - 4 <= len(indices[0]) <= N
+    for ep, idx in zip(episodes, indices):
+        assert ep.instruction == "hand over the block" and ep.task == "handover_block"
+        t = T0 + np.asarray(idx) / HZ
+        want = np.concatenate([np.stack([joint_value("state", arm, s) for s in t]) for arm in ("left", "right")], axis=1)
+        np.testing.assert_allclose(ep.state, want, atol=1e-5)
+        np.testing.assert_array_equal(ep.images["left"][:, 0, 0, 0], np.asarray(idx, dtype=np.uint8))
+
+
+def test_record_refuses_an_existing_bag(tmp_path, recorder_process):
+    (tmp_path / "bag").mkdir()
+    proc = recorder_process("-o", str(tmp_path / "bag"), "--instruction", "x")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "exists already" in out
