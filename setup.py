@@ -14,6 +14,7 @@ NODES = {
     "sim_bridge_node": "video2act.ros.sim_bridge_node:main",
     "teleop_node": "video2act.ros.teleop_node:main",
     "monitor_node": "video2act.ros.monitor_node:main",
+    "web_monitor_node": "video2act.ros.web_monitor_node:main",
 }
 
 setup(

@@ -5,6 +5,7 @@
     video2act sim experts|...      the MuJoCo twin, tasks and scripted experts
     video2act nodes ...            start the ROS 2 nodes as processes (no `ros2 launch` needed)
     video2act record -o BAG ...    record the bag topics into a rosbag2 (mcap) folder without rosbag2
+    video2act monitor              live web monitor (rerun web viewer); replays bags and dataset episodes
     video2act bench model|sim|...  benchmarks that print tables
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ AREAS = [
     "video2act.ros.cli",
     "video2act.ros.recorder",
     "video2act.data.cli",
+    "video2act.monitor.cli",
 ]
 
 
