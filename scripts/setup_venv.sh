@@ -17,6 +17,17 @@ if ! ldconfig -p 2>/dev/null | grep -q "libEGL.so.1"; then
   fi
 fi
 
+# The web monitor's browser test (and `video2act monitor --screenshot`) drive headless Chromium.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing chromium + chromium-driver for the monitor's browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+      || echo "[setup] WARNING: chromium could not be installed; the browser test will be skipped" >&2
+  else
+    echo "[setup] NOTE: no chromium/chromedriver; the monitor's browser test will be skipped (apt-get install chromium chromium-driver)" >&2
+  fi
+fi
+
 stamp_src=$(cat requirements.txt setup.py scripts/setup_venv.sh | sha256sum | cut -c1-16)
 if [ -f "$VENV/.stamp" ] && [ "$(cat "$VENV/.stamp")" = "$stamp_src" ]; then
   exit 0
@@ -28,7 +39,7 @@ echo "[setup] installing torch 2.13.0 (CPU)"
 echo "[setup] installing ROS 2 Jazzy wheels, diffusers, transformers, MuJoCo ..."
 "$VENV/bin/python" -m pip install -q -r requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
 "$VENV/bin/python" -m pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -c "import torch, diffusers, transformers, rclpy, mujoco, rosbags, video2act" \
+"$VENV/bin/python" -c "import torch, diffusers, transformers, rclpy, mujoco, rosbags, pyarrow, av, h5py, rerun, video2act" \
   || { echo "[setup] ERROR: the environment is incomplete" >&2; exit 1; }
 echo "$stamp_src" > "$VENV/.stamp"
 echo "[setup] ready: $VENV"
