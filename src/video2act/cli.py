@@ -23,6 +23,7 @@ AREAS = [
     "video2act.ros.recorder",
     "video2act.data.cli",
     "video2act.monitor.cli",
+    "video2act.training.cli",
 ]
 
 

@@ -117,3 +117,12 @@ def test_filters_reject_bad_input():
         motion_filter(torch.zeros(1, 1, 4, 2, 2), cutoff=0.7)
     with pytest.raises(ValueError, match="floating point"):
         motion_filter(torch.zeros(1, 1, 4, 2, 2, dtype=torch.int64), cutoff=0.1)
+
+
+def test_none_filters_pass_raw_features_and_bad_names_are_refused():
+    from video2act.model.system2 import System2Config
+
+    x = torch.randn(2, 3, 4, 5)
+    assert spatial_filter(x, "none") is x
+    with pytest.raises(ValueError, match="motion_filter must be one of"):
+        System2Config(vae={}, transformer={}, motion_filter="wavelet")

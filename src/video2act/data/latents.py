@@ -100,7 +100,7 @@ def token_key(policy) -> str:
     VDM blocks, the Q-formers, the conditioning projections and text encoder, and the window layout."""
     s2 = policy.config.system2
     digest = hashlib.sha256(latent_key(policy).encode())
-    digest.update(json.dumps([s2.short_window, s2.long_window, s2.spatial_filter, s2.motion_cutoff,
+    digest.update(json.dumps([s2.short_window, s2.long_window, s2.spatial_filter, s2.motion_filter, s2.motion_cutoff,
                               policy.config.system2_image_condition]).encode())
     prefixes = ("system2.", "s2_", "encoders.text_encoder.")
     for name, tensor in sorted(policy.state_dict().items()):

@@ -130,6 +130,8 @@ class Video2ActConfig:
             (text tokens per instruction, System 2 tokens per frame window).
         system2_image_condition: feed the head camera's image-encoder tokens into System 2's conditioning (the
             paper feeds SigLIP embeddings); off when the image encoder is trained, so System 2 stays cacheable.
+        use_system2: False leaves System 2's tokens out of System 1's context (the ablation's "no System 2" row;
+            System 2 is still built, so checkpoints keep one layout).
         object_aux_weight: weight of the keypoint supervision: where a dataset has the true object poses (the
             twin's), the head camera's first keypoint maps are trained to peak at the objects' projections
             (keypoints.KeypointImageEncoder.heatmap_loss). Training only; acting reads images alone.
@@ -150,6 +152,7 @@ class Video2ActConfig:
     frozen: tuple = ()
     system2_image_condition: bool = True
     object_aux_weight: float = 0.0
+    use_system2: bool = True
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

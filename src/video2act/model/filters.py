@@ -17,7 +17,8 @@ _GRADIENT_KERNELS = {
     "scharr": ((-3.0, 0.0, 3.0), (-10.0, 0.0, 10.0), (-3.0, 0.0, 3.0)),
 }
 _LAPLACIAN_KERNEL = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
-SPATIAL_FILTERS = ("sobel", "scharr", "laplacian")
+SPATIAL_FILTERS = ("sobel", "scharr", "laplacian", "none")
+MOTION_FILTERS = ("fft", "none")
 
 
 def _check_tensor(x: torch.Tensor, min_dims: int, what: str) -> None:
@@ -35,14 +36,17 @@ def spatial_filter(x: torch.Tensor, kind: str = "sobel") -> torch.Tensor:
     Args:
         x: (..., H, W) feature maps; every leading index is filtered independently.
         kind: "sobel" or "scharr" give the gradient magnitude sqrt(gx^2 + gy^2);
-            "laplacian" gives |Laplacian|. Borders use replicate padding.
+            "laplacian" gives |Laplacian|. Borders use replicate padding. "none" returns ``x``
+            itself (the ablation's raw VDM features).
 
     Returns:
-        (..., H, W) non-negative response, same dtype as ``x``.
+        (..., H, W) response, same dtype as ``x`` (non-negative unless kind is "none").
     """
     _check_tensor(x, 2, "spatial_filter input")
     if kind not in SPATIAL_FILTERS:
         raise ValueError(f"spatial filter kind must be one of {list(SPATIAL_FILTERS)}. Got {kind!r}")
+    if kind == "none":
+        return x
     *lead, height, width = x.shape
     maps = x.reshape(-1, 1, height, width)  # (N, 1, H, W): channels and frames flattened into the batch
     padded = F.pad(maps, (1, 1, 1, 1), mode="replicate")

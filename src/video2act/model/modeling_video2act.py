@@ -43,7 +43,7 @@ from torch import nn
 from video2act.model.configuration_video2act import EncoderConfig, Video2ActConfig
 from video2act.model.dit import Video2ActDiT
 from video2act.model.encoders import Video2ActEncoders
-from video2act.model.system2 import System2FeatureExtractor
+from video2act.model.system2 import CONDITIONING_NAME, System2FeatureExtractor
 from video2act.model.system2_stream import SlowFeatures, System2Stream
 
 WEIGHTS_NAME = "model.safetensors"
@@ -92,6 +92,13 @@ class Video2ActPolicy(nn.Module):
             self.s2_text_proj = nn.Linear(config.text_dim, s2.cond_dim)
             self.s2_image_proj = nn.Linear(config.image_dim, s2.cond_dim)
             self.s2_pooled_proj = nn.Linear(config.text_dim, s2.pooled_dim)
+        conditioning = None if meta else s2.pretrained_file(CONDITIONING_NAME)
+        if conditioning is not None:  # a System 2 pretrained here: condition it exactly as in its pretraining
+            state = load_file(conditioning)
+            stray = sorted(k for k in state if not k.startswith(("s2_text_proj.", "s2_pooled_proj.", "s2_image_proj.")))
+            if stray:
+                raise ValueError(f"{conditioning} holds more than System 2's conditioning projections: {stray[:3]}")
+            self.load_state_dict(state, strict=False)
         if "text_encoder" in config.frozen:
             self.encoders.text_encoder.requires_grad_(False)
         if "system2" in config.frozen:
@@ -320,7 +327,7 @@ class Video2ActPolicy(nn.Module):
                         spatial: torch.Tensor, motion: torch.Tensor, objects: torch.Tensor | None = None,
                         image_tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """pixels (B, V, 3, h, w), text (B, L, D_txt) + mask (B, L), spatial (B, Ns, D_tok), motion (B, Nm, D_tok)
-        -> context (B, V*N_img + L + Ns + Nm, D), mask (same length) bool. image_tokens: precomputed
+        -> context (B, V*N_img + L + Ns + Nm, D) (no Ns + Nm without use_system2), mask (same length) bool. image_tokens: precomputed
         image_tokens(pixels, objects)."""
         if image_tokens is None:
             image_tokens = self.image_tokens(pixels, objects)
@@ -330,9 +337,10 @@ class Video2ActPolicy(nn.Module):
         parts = [
             img.flatten(1, 2),
             self.text_proj(text_tokens) + self.context_type[n_types - 3],
-            self.spatial_proj(spatial) + self.context_type[n_types - 2],
-            self.motion_proj(motion) + self.context_type[n_types - 1],
         ]
+        if self.config.use_system2:  # (B, Ns + Nm, D) after the text
+            parts += [self.spatial_proj(spatial) + self.context_type[n_types - 2],
+                      self.motion_proj(motion) + self.context_type[n_types - 1]]
         context = torch.cat(parts, dim=1)
         mask = torch.ones(context.shape[:2], dtype=torch.bool, device=context.device)
         mask[:, img.shape[1] * img.shape[2]: img.shape[1] * img.shape[2] + text_mask.shape[1]] = text_mask

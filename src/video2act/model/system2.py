@@ -53,8 +53,12 @@ from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
 from diffusers.models.autoencoders.autoencoder_kl_hunyuan_video import HunyuanVideoCausalConv3d
 from torch import nn
 
-from video2act.model.filters import SPATIAL_FILTERS, motion_filter, spatial_filter
+from video2act.model.filters import MOTION_FILTERS, SPATIAL_FILTERS, motion_filter, spatial_filter
 from video2act.model.qformer import Video2ActQFormer
+
+# Written by `video2act system2 pretrain` next to vae/ and transformer/: the policy's System 2 conditioning
+# projections (s2_text_proj, s2_pooled_proj, s2_image_proj) the transformer was trained with.
+CONDITIONING_NAME = "conditioning.safetensors"
 
 
 def _class_defaults(cls) -> dict:
@@ -81,7 +85,8 @@ class System2Config:
             dual blocks, so keeping any single block needs every dual block).
         high_res, short_window: (H, W) and frame count of the spatial stream.
         low_res, long_window: (H, W) and frame count of the motion stream.
-        spatial_filter: one of "sobel", "scharr", "laplacian".
+        spatial_filter: one of "sobel", "scharr", "laplacian", "none" (raw features: the ablation's baseline).
+        motion_filter: "fft" (the temporal high-pass) or "none" (raw features).
         motion_cutoff: high-pass cutoff in cycles/frame, in [0, 0.5].
         num_spatial_tokens, num_motion_tokens, token_dim: Q-former outputs.
         qformer_hidden, qformer_layers, qformer_heads: Q-former sizes.
@@ -98,6 +103,7 @@ class System2Config:
     low_res: tuple[int, int] = (256, 256)
     long_window: int = 16
     spatial_filter: str = "sobel"
+    motion_filter: str = "fft"
     motion_cutoff: float = 0.1
     num_spatial_tokens: int = 16
     num_motion_tokens: int = 16
@@ -115,6 +121,8 @@ class System2Config:
         self.transformer = {k: tuple(v) if isinstance(v, list) else v for k, v in self.transformer.items()}
         if self.spatial_filter not in SPATIAL_FILTERS:
             raise ValueError(f"spatial_filter must be one of {list(SPATIAL_FILTERS)}. Got {self.spatial_filter!r}")
+        if self.motion_filter not in MOTION_FILTERS:
+            raise ValueError(f"motion_filter must be one of {list(MOTION_FILTERS)}. Got {self.motion_filter!r}")
         if not 0.0 <= self.motion_cutoff <= 0.5:
             raise ValueError(f"motion_cutoff must be in [0, 0.5] cycles/frame. Got {self.motion_cutoff}")
         for name in ("high_res", "low_res"):
@@ -151,6 +159,13 @@ class System2Config:
             return None
         path = os.path.join(self.pretrained_path, subfolder)
         return path if os.path.isfile(os.path.join(path, "config.json")) else None
+
+    def pretrained_file(self, name: str) -> str | None:
+        """Path of file `name` in a local ``pretrained_path`` folder, None when there is none."""
+        if self.pretrained_path is None:
+            return None
+        path = os.path.join(self.pretrained_path, name)
+        return path if os.path.isfile(path) else None
 
     def _full_config(self, cls, overrides: dict, subfolder: str) -> dict:
         """Complete kwargs of `cls`: its defaults, then `overrides`, then the pretrained config in `subfolder`."""
@@ -467,10 +482,12 @@ class System2FeatureExtractor(nn.Module):
         spatial_states = self.vdm_hidden_states(high_latents, cond_tokens, cond_mask, pooled)  # (B, D, Ts, h, w)
         motion_states = self.vdm_hidden_states(low_latents, cond_tokens, cond_mask, pooled)  # (B, D, Tl, h, w)
         spatial_maps = spatial_filter(spatial_states.float(), cfg.spatial_filter)
-        motion_maps = motion_filter(motion_states.float(), cfg.motion_cutoff, dim=2)
+        motion_maps = motion_states.float()
+        if cfg.motion_filter == "fft":
+            motion_maps = motion_filter(motion_maps, cfg.motion_cutoff, dim=2)
         with torch.no_grad():
             self.last_heatmaps = {
-                "spatial": _normalise_maps(spatial_maps.mean(dim=1)),  # (B, Ts, h, w)
+                "spatial": _normalise_maps(spatial_maps.abs().mean(dim=1)),  # (B, Ts, h, w)
                 "motion": _normalise_maps(motion_maps.abs().mean(dim=1)),  # (B, Tl, h, w)
             }
         spatial = self.spatial_qformer(
