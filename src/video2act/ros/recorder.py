@@ -155,26 +155,28 @@ def cmd_record(args) -> int:
     from video2act.data.bag_writer import EPISODE_TOPIC, BagWriter
 
     topics = [t for t in (args.topics or recorded_topics()) if t != EPISODE_TOPIC]  # markers are written directly
-    try:
+    bag = recorder = node = None
+    try:  # a Ctrl-C at any point after the bag folder exists still closes it (metadata.yaml)
         bag = BagWriter(args.output, storage=args.storage)
-    except FileExistsError as e:
-        print(f"video2act record: {e}", file=sys.stderr)
-        return 1
-    rclpy.init(args=["--ros-args", "-p", f"use_sim_time:={'true' if args.use_sim_time else 'false'}"])
-    node = rclpy.create_node("video2act_record")
-    recorder = None
-    try:
+        rclpy.init(args=["--ros-args", "-p", f"use_sim_time:={'true' if args.use_sim_time else 'false'}"])
+        node = rclpy.create_node("video2act_record")
         recorder = Recorder(node, bag, topics, args.instruction, args.task, sim_episodes=not args.no_sim_episodes)
         if sys.stdin is not None and sys.stdin.isatty():
             threading.Thread(target=_read_terminal, args=(recorder,), daemon=True).start()
         if args.duration is not None:
             node.create_timer(args.duration, lambda: rclpy.try_shutdown())
         rclpy.spin(node)
+    except FileExistsError as e:
+        print(f"video2act record: {e}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        counts = recorder.close() if recorder is not None else (bag.close() or {})
-        node.destroy_node()
+        counts = recorder.close() if recorder is not None else {}
+        if recorder is None and bag is not None:
+            bag.close()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
     summary = ", ".join(f"{t}: {n}" for t, n in counts.items()) or "no messages"
     print(f"video2act record: wrote {args.output} ({summary})", flush=True)
