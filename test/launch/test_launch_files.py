@@ -200,3 +200,53 @@ def test_launch_descriptions_load_with_launch_ros():
         description = get_launch_description_from_python_launch_file(str(path))
         nodes = {e.node_executable for e in description.entities if isinstance(e, Node)}
         assert nodes == EXPECTED[path.name], path.name
+
+
+def _fake_ament_prefix(root: Path, packages: dict) -> Path:
+    """An ament prefix holding `packages` ({name: executable or None}) in its resource index."""
+    index = root / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    for name, exe in packages.items():
+        (index / name).write_text("")
+        if exe:
+            (root / "lib" / name).mkdir(parents=True)
+            (root / "lib" / name / exe).write_text("#!/bin/sh\n")
+            (root / "lib" / name / exe).chmod(0o755)
+    return root
+
+
+def test_optional_tools_are_found_in_the_ament_index(tmp_path, monkeypatch):
+    from video2act.ros.launch_guard import installed, missing_message
+
+    prefix = _fake_ament_prefix(tmp_path, {"rviz2": "rviz2", "robot_state_publisher": None, "ros2bag": None})
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    assert installed("rviz2")
+    assert not installed("robot_state_publisher")  # listed, but without its executable
+    assert not installed("rosbag2")  # no mcap storage plugin
+    monkeypatch.delenv("AMENT_PREFIX_PATH")
+    assert not installed("rviz2")
+    assert "rviz2 is not installed (rviz:=true)" in missing_message("rviz2", "rviz:=true")
+
+
+def test_monitor_uses_robot_state_publisher_when_installed_else_its_own_tf(tmp_path, monkeypatch):
+    pytest.importorskip("launch_ros", reason="launch / launch_ros are not installed (../shared/ros2-launch/install.sh)")
+    from launch import LaunchContext
+    from launch.actions import LogInfo
+    from launch.launch_description_sources import get_launch_description_from_python_launch_file
+    from launch_ros.actions import Node
+
+    def monitor():
+        """(nodes by executable, the TF note the launch logs)"""
+        description = get_launch_description_from_python_launch_file(str(ROOT / "launch" / "monitor.launch.py"))
+        (note,) = [e for e in description.entities if isinstance(e, LogInfo)]
+        text = "".join(s.perform(LaunchContext()) for s in note.msg)
+        return {e.node_executable: e for e in description.entities if isinstance(e, Node)}, text
+
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(_fake_ament_prefix(tmp_path / "rsp", {"robot_state_publisher": "robot_state_publisher"})))
+    nodes, note = monitor()
+    assert nodes["robot_state_publisher"].condition.evaluate(LaunchContext())
+    assert note == "/tf: robot_state_publisher"
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(_fake_ament_prefix(tmp_path / "none", {})))
+    nodes, note = monitor()
+    assert not nodes["robot_state_publisher"].condition.evaluate(LaunchContext())
+    assert "robot_state_publisher is not installed" in note or "neither robot_state_publisher nor tf2_msgs" in note

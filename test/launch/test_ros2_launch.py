@@ -230,6 +230,18 @@ def test_real_robot_without_cameras_ends_with_an_error_naming_the_camera(launch)
     _exited_clean(run)
 
 
+def test_a_streamer_killed_mid_run_stops_the_policy_nodes(launch):
+    run = launch("real_robot.launch.py", "preset:=tiny", "cameras:=external")
+    wait_for(lambda: "streaming to" in run.output or run.proc.poll() is not None, "the streamer to run", timeout=120)
+    assert run.proc.poll() is None, run.output[-4000:]
+    (streamer,) = [pid for pid in _marked_pids(run.token)
+                   if b"trajectory_streamer" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(streamer, signal.SIGKILL)
+    assert run.wait(timeout=120) != 0, run.output[-4000:]
+    assert "critical node trajectory_streamer exited with signal SIGKILL" in run.output, run.output[-4000:]
+    _exited_clean(run)
+
+
 def test_record_teleop_camera_failure_closes_the_bag_and_ends_the_launch(launch, workspace):
     if _installed("rosbag2"):
         pytest.skip("rosbag2 is installed: the fallback recorder is not used here")
