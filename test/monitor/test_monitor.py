@@ -227,3 +227,22 @@ def test_the_page_shows_live_camera_images_in_headless_chromium(tmp_path):
     finally:
         stop.set()
         page.quit()
+
+
+def test_dataset_replay_through_a_policy_shows_its_heatmaps_and_plans(tmp_path):
+    import torch
+
+    from video2act.model.modeling_video2act import Video2ActPolicy
+
+    torch.set_num_threads(1)
+    write_dataset(tmp_path / "ds", lengths=(7,))
+    core = FakeCore()
+    policy = Video2ActPolicy.from_preset("tiny", seed=0).eval()
+    assert replay_episode(core, tmp_path / "ds", 0, rate=0, policy=policy, system2_every=3, system1_every=3) == 7
+    heatmaps = [c for c in core.calls if c[0] == "heatmap"]
+    chunks = [c for c in core.calls if c[0] == "chunk"]
+    assert heatmaps and {c[1] for c in heatmaps} <= {"spatial", "motion"} and heatmaps[0][2].ndim == 2
+    assert [round(c[2] * 30) for c in chunks] == [0, 3, 6]  # System 1 every 3 steps
+    assert chunks[0][1].shape == (policy.config.chunk_size, 14) and np.isfinite(chunks[0][1]).all()
+    status = [c for c in core.calls if c[0] == "diagnostics"][-1][1][0]
+    assert status[0] == "monitor replay" and status[3]["step"] == 6 and "system2_ms" in status[3]

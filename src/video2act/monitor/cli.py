@@ -3,7 +3,8 @@
     video2act monitor                                        # live, from the ROS topics; open the printed URL
     video2act monitor --bag bags/ep1                         # replay a rosbag2 recording (no ROS needed)
     video2act monitor --dataset data/bottles --episode 3     # replay a dataset episode (any layout)
-    video2act monitor --dataset data/bottles --rate 0 --screenshot docs/monitor.png   # a picture of the page
+    video2act monitor --dataset data/bottles --shipped       # ... run through the shipped policy (heat-maps, plans)
+    video2act monitor --dataset data/bottles --shipped --rate 0 --screenshot docs/monitor.png   # a picture of the page
 """
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ def register(subparsers, bench_subparsers) -> None:
     src.add_argument("--bag", help="replay this rosbag2 folder (mcap / sqlite3) instead of listening to ROS")
     src.add_argument("--dataset", help="replay an episode of this dataset instead of listening to ROS")
     mon.add_argument("--episode", type=int, default=0, help="dataset episode to replay (default 0)")
+    pol = mon.add_mutually_exclusive_group()
+    pol.add_argument("--checkpoint", help="dataset replays: run this policy on the episode (System 2 heat-maps, "
+                                          "System 1's planned path)")
+    pol.add_argument("--shipped", action="store_true", help="dataset replays: run the shipped policy (policies/small)")
     mon.add_argument("--rate", type=float, default=1.0, help="replay speed (1 = real time, 0 = as fast as possible)")
     mon.add_argument("--web-port", type=int, default=9090, help="web page port (default 9090)")
     mon.add_argument("--grpc-port", type=int, default=9876, help="rerun gRPC port the page streams from (default 9876)")
@@ -56,7 +61,13 @@ def cmd_monitor(args) -> int:
         r = replay_bag(core, args.bag, args.rate)
         print(f"replayed {r['messages']} messages ({r['dropped']} dropped) of {args.bag} in {time.monotonic() - start:.1f} s")
     else:
-        steps = replay_episode(core, args.dataset, args.episode, args.rate)
+        policy = None
+        if args.checkpoint or args.shipped:
+            from video2act.ros.system2_node import load_policy
+            from video2act.training.evaluate import shipped_checkpoint
+
+            policy = load_policy(str(shipped_checkpoint() if args.shipped else args.checkpoint), "", 1)
+        steps = replay_episode(core, args.dataset, args.episode, args.rate, policy=policy)
         print(f"replayed {steps} steps of {args.dataset} episode {args.episode} in {time.monotonic() - start:.1f} s")
     if page is not None:
         import cv2

@@ -23,6 +23,7 @@ ARMS = ("left", "right")
 CAMERAS = ("head", "left", "right")
 JOINTS = ("j1", "j2", "j3", "j4", "j5", "j6", "gripper")
 LEVELS = {0: "INFO", 1: "WARN", 2: "ERROR", 3: "WARN"}  # diagnostic_msgs levels -> rerun TextLog levels
+LIMITS_PERIOD = 0.5  # s between two points of the (constant) joint-limit lines
 ARM_COLORS = {"left": (217, 115, 38), "right": (51, 115, 217)}
 # link origins drawn for the measured arm, base to fingers (runtime/kinematics link names)
 ARM_LINKS = ("base_link", "link1", "link2", "link3", "link4", "link5", "link6", "gripper_base")
@@ -48,7 +49,9 @@ def blueprint(cameras=CAMERAS, heatmaps=("spatial", "motion")):
                              rrb.TextLogView(origin="diagnostics", name="diagnostics"), row_shares=[1, 2]),
                 column_shares=[3, 2, 2]),
             row_shares=[2, 3]),
-        collapse_panels=True)
+        rrb.BlueprintPanel(state="collapsed"), rrb.SelectionPanel(state="collapsed"),
+        # live: the viewer follows the newest data (it does not play from the start at 1x)
+        rrb.TimePanel(state="collapsed", timeline="time", play_state="following"))
 
 
 class MonitorCore:
@@ -75,6 +78,7 @@ class MonitorCore:
         self.counts = {"camera": 0, "heatmap": 0, "feedback": 0, "command": 0, "chunk": 0, "diagnostics": 0}
         self.estop: bool | None = None
         self.url: str | None = None
+        self._limits_logged: dict[str, float] = {}
         self._static()
 
     def _static(self) -> None:
@@ -147,9 +151,11 @@ class MonitorCore:
         from video2act.runtime.kinematics import link_poses
 
         q = self._joints("feedback", arm, positions, stamp)
-        for i, j in enumerate(JOINTS):
-            self.rec.log(f"joints/{arm}/{j}/lower", rr.Scalars(self.lower[i]))
-            self.rec.log(f"joints/{arm}/{j}/upper", rr.Scalars(self.upper[i]))
+        if abs(stamp - self._limits_logged.get(arm, -np.inf)) >= LIMITS_PERIOD:  # constant lines: a few points do
+            self._limits_logged[arm] = stamp
+            for i, j in enumerate(JOINTS):
+                self.rec.log(f"joints/{arm}/{j}/lower", rr.Scalars(self.lower[i]))
+                self.rec.log(f"joints/{arm}/{j}/upper", rr.Scalars(self.upper[i]))
         mount = next(m for m in self.kin.mounts if m.name == arm)
         poses = link_poses(q[:6], float(q[6]))
         points = np.array([(mount.pose @ poses[name])[:3, 3] for name in ARM_LINKS])
@@ -199,11 +205,13 @@ class MonitorCore:
                                                media_type=rr.MediaType.MARKDOWN))
 
 
-def colormap(heat: np.ndarray) -> np.ndarray:
-    """(H, W) float -> (H, W, 3) uint8, min..max over the map through matplotlib's inferno."""
-    from matplotlib import colormaps
+def colormap(heat: np.ndarray, width: int = 256) -> np.ndarray:
+    """(h, w) float -> (H, width, 3) uint8 RGB: min..max of the map through the jet colour map, nearest-neighbour
+    upscaled (what system2_node publishes for RViz)."""
+    import cv2
 
-    h = np.asarray(heat, dtype=float)
+    h = np.nan_to_num(np.asarray(heat, dtype=np.float32))
     span = float(np.ptp(h)) if h.size else 0.0
-    x = (h - h.min()) / span if span > 0 else np.zeros_like(h)
-    return (colormaps["inferno"](x)[..., :3] * 255).astype(np.uint8)
+    grey = (255 * ((h - h.min()) / span if span > 0 else np.zeros_like(h))).astype(np.uint8)
+    grey = cv2.resize(grey, (width, max(1, round(width * grey.shape[0] / grey.shape[1]))), interpolation=cv2.INTER_NEAREST)
+    return cv2.applyColorMap(grey, cv2.COLORMAP_JET)[:, :, ::-1].copy()

@@ -15,24 +15,53 @@ def _pace(start_wall: float, t: float, rate: float) -> None:
             time.sleep(delay)
 
 
-def replay_episode(core, dataset, episode: int = 0, rate: float = 1.0, chunk_size: int = 64) -> int:
-    """Log one dataset episode: cameras, state as feedback, action as command, and the next `chunk_size`
-    actions as the predicted path (what a perfect policy would plan). Returns the steps logged."""
+def replay_episode(core, dataset, episode: int = 0, rate: float = 1.0, chunk_size: int = 64, policy=None,
+                   system2_every: int = 3, system1_every: int = 3) -> int:
+    """Log one dataset episode: cameras, state as feedback, action as command. Without a policy the next
+    `chunk_size` recorded actions stand for the predicted path; with one (a Video2ActPolicy) System 2 runs on
+    the head camera every `system2_every` steps (its heat-maps are shown) and System 1 plans from the newest
+    features every `system1_every` steps (its chunk is the path). Returns the steps logged."""
     from video2act.data.format import Dataset
 
     ds = dataset if hasattr(dataset, "episode") else Dataset(dataset)
     ep = ds.episode(episode)
     core.set_estop(False, 0.0, state=f"replay of {Path(ds.root).name} episode {episode}: {ep.instruction}")
+    stream = policy.make_system2_stream() if policy is not None else None
+    features = None
+    timing = {"system2_ms": float("nan"), "system1_ms": float("nan")}
     start = time.monotonic()
     for t in range(len(ep)):
         stamp = t / ds.fps
         _pace(start, stamp, rate)
+        if t % max(1, int(round(ds.fps))) == 0 or t == len(ep) - 1:  # a status line per second of the episode
+            values = {"step": t, "steps": len(ep), "estop": "false", "state": "replay"}
+            if policy is not None:
+                values.update({k: f"{v:.0f}" for k, v in timing.items()})
+            core.diagnostics([("monitor replay", 0, f"{Path(ds.root).name} episode {episode}", values)], stamp)
         for cam, frames in ep.images.items():
             core.camera(cam, frames[t], stamp)
         for i, arm in enumerate(("left", "right")):
             core.feedback(arm, ep.state[t, 7 * i: 7 * i + 7], stamp)
             core.command(arm, ep.action[t, 7 * i: 7 * i + 7], stamp)
-        core.chunk(ep.action[np.clip(np.arange(t, t + chunk_size), None, len(ep) - 1)], stamp)
+        if stream is None:
+            core.chunk(ep.action[np.clip(np.arange(t, t + chunk_size), None, len(ep) - 1)], stamp)
+            continue
+        head = ep.images[policy.config.head_camera][t]
+        s2 = policy.config.system2
+        for _ in range(1 + (t == 0) * (max(s2.short_window, s2.long_window) - 1)):  # windows primed, as on the robot
+            stream.push(head, stamp)
+        if t % system2_every == 0:
+            tic = time.perf_counter()
+            features = stream.compute(ep.instruction)
+            timing["system2_ms"] = 1e3 * (time.perf_counter() - tic)
+            for name, heat in features.heatmaps.items():
+                core.heatmap(name, heat, stamp)
+        if t % system1_every == 0:
+            images = {cam: frames[t] for cam, frames in ep.images.items()}
+            tic = time.perf_counter()
+            chunk = policy.act(images, ep.state[t], ep.instruction, features, seed=t)
+            timing["system1_ms"] = 1e3 * (time.perf_counter() - tic)
+            core.chunk(chunk, stamp)
     return len(ep)
 
 
