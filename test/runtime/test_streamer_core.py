@@ -196,3 +196,43 @@ def test_after_the_arm_is_moved_the_plans_made_before_are_dropped():
     assert core.safety.stats["resyncs"] == 1 and "moved" in core.last_error
     # held at the arm's pose (at most the one soft-start step of the confirming tick), not driven back to `away`
     assert np.all(np.abs(cmd - ROBOT.home) <= core.safety.max_step * ROBOT.soft_start_scale + 1e-9)
+
+
+def test_a_paused_clock_is_named_and_streaming_resumes_with_it():
+    """/clock paused: the tick timer (node clock) stops, /diagnostics (steady clock) names the pause; when the
+    clock runs again the chunk is still fresh on the node clock and streaming continues without a jump."""
+    core = make_core()
+    cmds, wall = [], 1000.0
+    for k in range(10):
+        now, wall = k * DT, wall + DT
+        feed(core, ROBOT.home, now)
+        if k == 0:
+            core.on_chunk([], ramp(now), t0=now, now=now)
+        cmds.append(core.tick(now, wall))
+    assert core.diagnostics(now, wall + 0.1)["state"] == "streaming"  # one late tick is not a pause
+    paused = core.diagnostics(now, wall + 3.0)  # 3 s of wall time, node clock frozen at `now`
+    assert paused["state"].startswith("holding: the clock is paused") and "3.0 s" in paused["state"]
+    for k in range(10, 20):  # the clock runs again: same timeline, no reset, no jump
+        now, wall = k * DT, wall + (3.0 if k == 10 else DT)
+        feed(core, ROBOT.home, now)
+        if k % 5 == 0:  # System 1 re-plans on the node clock
+            core.on_chunk([], ramp(now), t0=now, now=now)
+        cmds.append(core.tick(now, wall))
+    assert core.diagnostics(now, wall)["state"] == "streaming" and core.counters["clock_jumps_back"] == 0
+    cmds = np.array(cmds)
+    assert np.all(np.abs(np.diff(cmds, axis=0)) <= core.safety.max_step + 1e-9)
+    assert cmds[-1][0] > cmds[9][0]  # still following the plan
+
+
+def test_a_repeated_tick_stamp_repeats_the_command():
+    core = make_core()
+    feed(core, ROBOT.home, 0.0)
+    core.on_chunk([], ramp(0.0), t0=0.0, now=0.0)
+    core.tick(0.0)
+    feed(core, ROBOT.home, 5 * DT)
+    a = core.tick(5 * DT)
+    b = core.tick(5 * DT)  # duplicate stamp (a timer firing twice on a coarse clock): no step in zero time
+    np.testing.assert_array_equal(a, b)
+    assert core.counters["repeated_ticks"] == 1
+    core.estop()
+    np.testing.assert_array_equal(core.tick(5 * DT), a)  # the e-stop holds in every state

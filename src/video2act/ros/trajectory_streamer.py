@@ -10,8 +10,9 @@
     sink=ros2_control: JointTrajectory (one point) -> <controller>/joint_trajectory per arm
     sink=piper_ros   : JointState (position[0:6] rad, [6] gripper m, velocity[6] speed %) -> joint_ctrl_single
 
-Services ~/estop and ~/resume (std_srvs/Trigger). /diagnostics at `diagnostics_hz`. All times are
-the node clock (`use_sim_time:=true` works). Bad messages are logged (throttled), counted in
+Services ~/estop and ~/resume (std_srvs/Trigger). /diagnostics at `diagnostics_hz` on a steady clock, so it
+keeps reporting when the node clock stops (/clock paused). All other times are the node clock
+(`use_sim_time:=true` works). Bad messages are logged (throttled), counted in
 /diagnostics and dropped.
 
 Run:
@@ -19,6 +20,8 @@ Run:
     python -m video2act.ros.trajectory_streamer --ros-args -p sink:=piper_ros -p rate_hz:=200.0
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -52,6 +55,8 @@ def param_spec(robot_cfg: dict) -> dict:
         "chunk_timeout": (float(safety["chunk_timeout"]), "s: hold when the newest chunk's observation is older"),
         "feedback_timeout": (float(safety["feedback_timeout"]), "s: hold when arm feedback is older"),
         "diagnostics_hz": (1.0, "rate of /diagnostics messages (Hz)"),
+        "clock_pause_timeout": (float(safety["clock_pause_timeout"]),
+                                "s of steady time without a tick before /diagnostics reports the clock paused"),
     }
 
 
@@ -80,7 +85,8 @@ class TrajectoryStreamer:
         self._validate()
         self.core = StreamerCore(self.robot, rate_hz=p.rate_hz, chunk_dt=1.0 / p.chunk_hz, blend=p.blend,
                                  ensemble_k=p.ensemble_k, blend_window=p.blend_window,
-                                 chunk_timeout=p.chunk_timeout, feedback_timeout=p.feedback_timeout)
+                                 chunk_timeout=p.chunk_timeout, feedback_timeout=p.feedback_timeout,
+                                 clock_pause_timeout=p.clock_pause_timeout)
         self._JointState, self._JointTrajectory, self._Point = JointState, JointTrajectory, JointTrajectoryPoint
         ns = int(round(1e9 / p.rate_hz))  # ros2_control: reach each point by the next tick
         self._point_time = Duration(sec=ns // 10**9, nanosec=ns % 10**9)
@@ -96,7 +102,11 @@ class TrajectoryStreamer:
         self.resume_srv = node.create_service(Trigger, "~/resume", self._on_resume)
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
         self.timer = node.create_timer(1.0 / p.rate_hz, self._on_tick)
-        self.diag_timer = node.create_timer(1.0 / p.diagnostics_hz, self._on_diagnostics)
+        from rclpy.clock import Clock, ClockType
+
+        # steady clock: /diagnostics must keep reporting when the node clock (sim time) stops
+        self.diag_timer = node.create_timer(1.0 / p.diagnostics_hz, self._on_diagnostics,
+                                            clock=Clock(clock_type=ClockType.STEADY_TIME))
         node.get_logger().info(f"streaming to {p.sink} {list(topics)} at {p.rate_hz:g} Hz, blend={p.blend}")
 
     def _validate(self) -> None:
@@ -140,7 +150,7 @@ class TrajectoryStreamer:
             self._warn(f"dropped {arm} feedback: {e}")
 
     def _on_tick(self) -> None:
-        cmd = self.core.tick(self.now())
+        cmd = self.core.tick(self.now(), time.monotonic())
         if cmd is None:
             return  # nothing before the first feedback
         stamp = self.node.get_clock().now().to_msg()
@@ -181,7 +191,7 @@ class TrajectoryStreamer:
     def _on_diagnostics(self) -> None:
         from video2act.ros.diagnostics import OK, WARN
 
-        values = self.core.diagnostics(self.now())
+        values = self.core.diagnostics(self.now(), time.monotonic())
         level = OK if values["state"] == "streaming" else WARN
         self.diag.publish(values, level=level, message=values["state"])
 

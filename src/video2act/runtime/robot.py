@@ -51,6 +51,7 @@ class RobotDescription:
     feedback_timeout: float  # s
     soft_start_scale: float  # fraction of safe_velocity after start / resume
     soft_start_timeout: float  # s: soft start ends after this even if the target was not reached
+    clock_pause_timeout: float  # s of steady time without a streamer tick: the node clock is reported paused
     control_hz: float
     resync_error: np.ndarray | None = None  # |measured - last command| beyond which the filter restarts
 
@@ -94,6 +95,7 @@ class RobotDescription:
             feedback_timeout=_num(safety, "feedback_timeout", "safety"),
             soft_start_scale=_num(safety, "soft_start_scale", "safety"),
             soft_start_timeout=_num(safety, "soft_start_timeout", "safety"),
+            clock_pause_timeout=_num(safety, "clock_pause_timeout", "safety"),
             control_hz=_num(rates, "control_hz", "rates"),
             resync_error=both(_vec(safety, "resync_error", n, "safety")) if "resync_error" in safety else None,
         )

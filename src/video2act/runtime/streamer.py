@@ -3,7 +3,9 @@
 The rclpy node (video2act.ros.trajectory_streamer) only converts messages and calls:
 `on_chunk` (JointTrajectory -> names, (H, 14) positions, t0 = header.stamp, step times),
 `on_feedback` (JointState per arm), `tick(now)` from its timer, `estop`/`resume` from services,
-`diagnostics(now)` for /diagnostics. Every time is the node clock (sim time works).
+`diagnostics(now, wall)` for /diagnostics. Every time is the node clock (sim time works); `wall` is a steady
+clock the node passes beside it, so a clock that stops (/clock paused: the tick timer stops with it) is named
+in /diagnostics, which runs on the steady clock.
 
 Per tick: measured = both arms' feedback if fresher than feedback_timeout; target = the chunk
 executor's sample at `now` if the newest chunk's observation is fresher than chunk_timeout; the
@@ -48,7 +50,7 @@ class StreamerCore:
 
     def __init__(self, robot: RobotDescription, rate_hz: float, chunk_dt: float, blend: str = "ensemble",
                  ensemble_k: float = 0.01, blend_window: float = 0.1, chunk_timeout: float | None = None,
-                 feedback_timeout: float | None = None):
+                 feedback_timeout: float | None = None, clock_pause_timeout: float | None = None):
         self.robot = robot
         self.rate_hz = float(rate_hz)
         self.executor = ChunkExecutor(chunk_dt, blend=blend, ensemble_k=ensemble_k, blend_window=blend_window,
@@ -61,8 +63,12 @@ class StreamerCore:
         self.ticks = RateStats(window=max(int(2 * rate_hz), 10))
         self.state = "waiting for feedback"
         self.counters = {"chunks_received": 0, "chunks_dropped": 0, "feedback_received": 0, "feedback_dropped": 0,
-                         "stale_chunk_ticks": 0, "stale_feedback_ticks": 0, "clock_jumps_back": 0}
+                         "stale_chunk_ticks": 0, "stale_feedback_ticks": 0, "clock_jumps_back": 0,
+                         "repeated_ticks": 0}
         self._last_tick: float | None = None
+        self._last_tick_wall: float | None = None
+        self._last_command: np.ndarray | None = None
+        self.clock_pause_timeout = robot.clock_pause_timeout if clock_pause_timeout is None else float(clock_pause_timeout)
         self.last_error = ""
 
     def on_chunk(self, names, positions, t0: float, now: float, step_times=None) -> None:
@@ -133,10 +139,17 @@ class StreamerCore:
             cache.clear()  # samples stamped on the old timeline would refuse newer (smaller) stamps
         self.ticks = RateStats(window=self.ticks._times.maxlen)
 
-    def tick(self, now: float) -> np.ndarray | None:
-        """(14,) command for this tick, or None (nothing to publish before the first feedback)."""
+    def tick(self, now: float, wall: float | None = None) -> np.ndarray | None:
+        """(14,) command for this tick, or None (nothing to publish before the first feedback). `wall`: the
+        steady clock at this tick (for clock-pause diagnostics)."""
+        self._last_tick_wall = None if wall is None else float(wall)
         if self._last_tick is not None and now < self._last_tick - self.chunk_timeout:
             self._clock_went_back(float(now))
+        elif self._last_tick is not None and now <= self._last_tick and not self.safety.estopped:
+            # no time has passed (a duplicate stamp, a coarse or paused clock): the speed cap is per tick, so
+            # a second command now could move the arm a full step in zero time; repeat the last one
+            self.counters["repeated_ticks"] += 1
+            return self._last_command
         self._last_tick = float(now)
         self.ticks.tick(now)
         measured = self.measured(now)
@@ -159,6 +172,7 @@ class StreamerCore:
             moved_at = float(now) - 2.0 / self.rate_hz  # the jump tick held, this one confirmed it
             self.executor.drop_planned_before(moved_at)
             self.last_error = f"the arm was moved at {moved_at:.3f} s: restarted from its pose, older plans dropped"
+        self._last_command = command
         return command
 
     def estop(self) -> None:
@@ -168,11 +182,20 @@ class StreamerCore:
     def resume(self) -> None:
         self.safety.resume()
 
-    def diagnostics(self, now: float) -> dict:
-        """Key/values for /diagnostics: rates, ages, counters, e-stop state."""
+    def clock_paused(self, wall: float | None) -> bool:
+        """No tick for clock_pause_timeout of steady time: the node clock stopped (e.g. /clock paused). The
+        driver then holds the last command; streaming resumes with the clock (ages are on the node clock)."""
+        return wall is not None and self._last_tick_wall is not None \
+            and float(wall) - self._last_tick_wall > self.clock_pause_timeout
+
+    def diagnostics(self, now: float, wall: float | None = None) -> dict:
+        """Key/values for /diagnostics: rates, ages, counters, e-stop state; `wall` as in tick()."""
         fb_age = {f"feedback_age_{a}_s": c.age(now) for a, c in self.feedback.items()}
+        state = self.state
+        if self.clock_paused(wall):
+            state = f"holding: the clock is paused (no tick for {float(wall) - self._last_tick_wall:.1f} s)"
         return {
-            "state": self.state,
+            "state": state,
             "estop": self.safety.estopped,
             "soft_start": self.safety.soft_starting,
             "rate_hz": self.ticks.rate(),
