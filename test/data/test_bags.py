@@ -59,22 +59,28 @@ def write_bag(path, frames: int = 10, skip_topic: str | None = None):
                                  for a in ("left", "right"))]:
             if topic != skip_topic:
                 conns[topic] = writer.add_connection(topic, msgtype, typestore=TS)
-        messages = []
-        for k in range(frames):
-            t = CAM_T0 + k / HZ
-            for i, cam in enumerate(("head", "left", "right")):
-                ts = t + (0.004 if i else 0.0)
-                messages.append((ts, topics["cameras"][cam], _image(ts, frame(i, k), "bgr8" if cam == "right" else "rgb8"),
-                                 "sensor_msgs/msg/Image"))
-        for j in range(int((frames + 2) / HZ * 100)):
-            t = CAM_T0 - 0.02 + j / 100.0
-            for kind, key in (("state", "feedback"), ("action", "command")):
-                for arm in ("left", "right"):
-                    msg = _joints(t, joint_value(kind, arm, t)[::-1], NAMES[::-1])
-                    messages.append((t, topics[key][arm], msg, "sensor_msgs/msg/JointState"))
-        for t, topic, msg, msgtype in sorted(messages, key=lambda m: m[0]):
+        for t, topic, msg, msgtype in synthetic_messages(frames):
             if topic in conns:
                 writer.write(conns[topic], int(t * 1e9), TS.serialize_cdr(msg, msgtype))
+
+
+def synthetic_messages(frames: int, first: int = 0) -> list:
+    """(stamp, topic, message, type) of frames first..first+frames-1, in time order (see write_bag)."""
+    topics = ROBOT["topics"]
+    messages = []
+    for k in range(first, first + frames):
+        t = CAM_T0 + k / HZ
+        for i, cam in enumerate(("head", "left", "right")):
+            ts = t + (0.004 if i else 0.0)
+            messages.append((ts, topics["cameras"][cam], _image(ts, frame(i, k), "bgr8" if cam == "right" else "rgb8"),
+                             "sensor_msgs/msg/Image"))
+    for j in range(int((frames + 2) / HZ * 100)):
+        t = CAM_T0 + first / HZ - 0.02 + j / 100.0
+        for kind, key in (("state", "feedback"), ("action", "command")):
+            for arm in ("left", "right"):
+                msg = _joints(t, joint_value(kind, arm, t)[::-1], NAMES[::-1])
+                messages.append((t, topics[key][arm], msg, "sensor_msgs/msg/JointState"))
+    return sorted(messages, key=lambda m: m[0])
 
 
 def test_bag_round_trip(tmp_path):
@@ -110,3 +116,32 @@ def test_missing_topic_names_it_and_lists_the_bag(tmp_path):
         read_bag(tmp_path / "bag", ROBOT, image_size=(8, 12), fps=30.0, instruction="x")
     assert ROBOT["topics"]["feedback"]["left"] in str(err.value)  # the listing of what the bag has
     assert "sensor_msgs/msg/JointState" in str(err.value)
+
+
+def test_a_video2act_record_bag_splits_at_its_episode_markers(tmp_path):
+    """BagWriter (what `video2act record` writes): markers start episodes, each with its own instruction; a
+    marker with nothing after it (Ctrl-C right after) adds no episode; the caller's instruction is not needed."""
+    from video2act.data.bag_writer import BagWriter
+
+    with BagWriter(tmp_path / "bag") as bag:
+        for topic, msgtype in [*((ROBOT["topics"]["cameras"][c], "sensor_msgs/msg/Image") for c in ("head", "left", "right")),
+                               *((ROBOT["topics"][k][a], "sensor_msgs/msg/JointState") for k in ("feedback", "command")
+                                 for a in ("left", "right"))]:
+            bag.add_topic(topic, msgtype)
+        boundary = CAM_T0 + 10 / HZ - 0.015  # between the two episodes' streams
+        for first, instruction in ((0, "Pick up both bottles."), (10, "Place the empty cup on the coaster.")):
+            bag.start_episode(int((CAM_T0 - 0.05 if first == 0 else boundary) * 1e9), instruction, task=f"task{first}")
+            for t, topic, msg, msgtype in synthetic_messages(10, first):
+                if (t < boundary) == (first == 0):
+                    bag.write(topic, int(t * 1e9), bytes(TS.serialize_cdr(msg, msgtype)))
+        bag.start_episode(int((CAM_T0 + 1.0) * 1e9), "nothing follows")
+    meta = bags_to_dataset([tmp_path / "bag"], tmp_path / "ds", image_size=(8, 12), progress=False)
+    assert [e["length"] for e in meta["episodes"]] == [10, 10]
+    ds = Dataset(tmp_path / "ds")
+    first, second = ds.episode(0), ds.episode(1)
+    assert (first.instruction, second.instruction) == ("Pick up both bottles.", "Place the empty cup on the coaster.")
+    assert ds.meta["episodes"][1]["task"] == "task10"
+    np.testing.assert_array_equal(second.images["head"][0], frame(0, 10))
+    np.testing.assert_allclose(second.state[0, :7], joint_value("state", "left", CAM_T0 + 10 / HZ), atol=1e-5)
+    with pytest.raises(ValueError, match="holds 2 episodes"):
+        read_bag(tmp_path / "bag", ROBOT, image_size=(8, 12), fps=30.0, instruction="x")

@@ -133,13 +133,15 @@ def read_bag_episodes(path, robot_cfg: dict, image_size, fps: float, instruction
     if not markers:
         markers = [(-1, {"episode": 0, "instruction": "", "task": ""})]
     starts = np.array([m[0] for m in markers], dtype=np.int64)
+    episode_of = {role: np.searchsorted(starts, np.asarray(received[role], dtype=np.int64), side="right") - 1 for role in roles}
     episodes = []
     for k, (_, marker) in enumerate(markers):
+        pick = {role: np.flatnonzero(episode_of[role] == k).tolist() for role in roles}
+        if len(markers) > 1 and not any(pick.values()):
+            continue  # an episode started and stopped with nothing recorded (e.g. a marker just before Ctrl-C)
         text = marker["instruction"] or instruction
         if not text:
             raise ValueError(f"bag {path}: episode {k} records no instruction; give one (--instruction)")
-        pick = {role: [i for i, ns in enumerate(received[role]) if np.searchsorted(starts, ns, side="right") - 1 == k]
-                for role in roles}
         streams = {role: ([times[role][i] for i in pick[role]], [values[role][i] for i in pick[role]]) for role in roles}
         label = str(path) if len(markers) == 1 else f"{path} episode {k}"
         episodes.append(_align(streams, roles, robot_cfg, fps, label, text, marker["task"] or task, str(path)))
