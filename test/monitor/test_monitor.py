@@ -177,15 +177,83 @@ def _share(rgb, color, tol=30) -> float:
     return float((np.abs(rgb.astype(int) - color).max(-1) < tol).mean())
 
 
+class RosFeed:
+    """The page's data through real ROS topics: a probe node publishes what the robot's nodes publish, the
+    web monitor's rclpy adapter (in this process, its own context) hands it to the core."""
+
+    def __init__(self, core):
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import Image, JointState
+        from trajectory_msgs.msg import JointTrajectory
+
+        from video2act.ros import qos
+        from video2act.ros.web_monitor_node import WebMonitorNode
+
+        self.rclpy, self.ctx = rclpy, Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("web_monitor_node", context=self.ctx)
+        self.probe = rclpy.create_node("web_monitor_probe", context=self.ctx)
+        self.monitor = WebMonitorNode(self.node, core=core, serve=False)
+        pub = self.probe.create_publisher
+        self.cams = {c: pub(Image, TOPICS["cameras"][c], qos.sensor()) for c in ("head", "left", "right")}
+        self.heat = pub(Image, f"{TOPICS['viz_prefix']}/spatial_heatmap", qos.control())
+        self.joints = {(k, a): pub(JointState, TOPICS[k][a], qos.control()) for k in ("feedback", "command")
+                       for a in ("left", "right")}
+        self.chunk = pub(JointTrajectory, TOPICS["action_chunk"], qos.control())
+        self.diag = pub(DiagnosticArray, "/diagnostics", qos.control())
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner.start()
+
+    def publish(self, t, img, heat_rgb, q, chunk, diagnostics):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import JointState
+        from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+        from video2act.ros.conversions import rgb_to_image_msg, sec_to_stamp
+        from video2act.ros.diagnostics import make_status
+
+        stamp = sec_to_stamp(1000.0 + t)
+        for pub in self.cams.values():
+            pub.publish(rgb_to_image_msg(img, stamp=stamp))
+        self.heat.publish(rgb_to_image_msg(heat_rgb, stamp=stamp))
+        for (kind, _arm), pub in self.joints.items():
+            msg = JointState(name=[f"joint{i}" for i in range(7)], position=[float(v) for v in q + 0.02 * (kind == "command")])
+            msg.header.stamp = stamp
+            pub.publish(msg)
+        traj = JointTrajectory(points=[JointTrajectoryPoint(positions=[float(v) for v in row]) for row in chunk])
+        traj.header.stamp = stamp
+        self.chunk.publish(traj)
+        if diagnostics:
+            msg = DiagnosticArray(status=[make_status("trajectory_streamer", {"state": "streaming", "estop": False},
+                                                      message="streaming")])
+            msg.header.stamp = stamp
+            self.diag.publish(msg)
+
+    def close(self):
+        self.executor.shutdown()
+        self.rclpy.try_shutdown(context=self.ctx)
+
+
 @pytest.mark.slow
 def test_the_page_shows_live_camera_images_in_headless_chromium(tmp_path):
+    """Live data from ROS topics (straight into the core where rclpy is missing) -> the page in Chromium."""
     from video2act.monitor import browser
+    from video2act.monitor.core import colormap
 
     _, _, reason = browser.find_chromium()
     if reason:
         pytest.skip(reason)
     core = MonitorCore()
     url = core.serve(web_port=_free_port(), grpc_port=_free_port())
+    try:
+        ros = RosFeed(core)
+    except ImportError:
+        ros = None
     stop = threading.Event()
 
     def feed():  # live: a new frame (and joints, path, diagnostics) every 0.1 s while the page loads
@@ -195,16 +263,21 @@ def test_the_page_shows_live_camera_images_in_headless_chromium(tmp_path):
             t = 0.1 * k
             img = np.zeros((96, 128, 3), np.uint8)
             img[:, :64], img[:, 64:] = MAGENTA, GREEN
-            for cam in ("head", "left", "right"):
-                core.camera(cam, img, t)
-            core.heatmap("spatial", np.outer(np.hanning(6), np.hanning(8)) * (1 + k % 3), t)
+            heat = colormap(np.outer(np.hanning(6), np.hanning(8)) * (1 + k % 3))
             q = home + 0.2 * np.sin(t)
-            for arm in ("left", "right"):
-                core.feedback(arm, q, t)
-                core.command(arm, q + 0.02, t)
-            core.chunk(np.tile(np.concatenate([q, q]), (16, 1)) + np.linspace(0, 0.3, 16)[:, None], t)
-            if k % 10 == 0:
-                core.diagnostics([("trajectory_streamer", 0, "streaming", {"estop": "false", "state": "streaming"})], t)
+            chunk = np.tile(np.concatenate([q, q]), (16, 1)) + np.linspace(0, 0.3, 16)[:, None]
+            if ros is not None:
+                ros.publish(t, img, heat, q, chunk, diagnostics=k % 10 == 0)
+            else:
+                for cam in ("head", "left", "right"):
+                    core.camera(cam, img, t)
+                core.heatmap("spatial", heat, t)
+                for arm in ("left", "right"):
+                    core.feedback(arm, q, t)
+                    core.command(arm, q + 0.02, t)
+                core.chunk(chunk, t)
+                if k % 10 == 0:
+                    core.diagnostics([("trajectory_streamer", 0, "streaming", {"estop": "false"})], t)
             k += 1
             stop.wait(0.1)
 
@@ -223,10 +296,16 @@ def test_the_page_shows_live_camera_images_in_headless_chromium(tmp_path):
         # three views side by side: magenta in three separate column bands of the top half
         cols = (np.abs(rgb[: rgb.shape[0] // 2].astype(int) - MAGENTA).max(-1) < 30).any(0)
         assert np.count_nonzero(np.diff(np.r_[0, cols.astype(int)]) == 1) >= 3
-        print(f"camera image on the page after {waited:.1f} s")
+        if ros is not None:  # every kind of message went through the adapter, none dropped
+            assert ros.monitor.router.dropped == 0, ros.monitor.router.last_error
+            assert all(core.counts[k] > 0 for k in core.counts) and core.estop is False
+        print(f"camera image on the page after {waited:.1f} s ({'ROS topics' if ros else 'core calls'})")
     finally:
         stop.set()
+        feeder.join(5)
         page.quit()
+        if ros is not None:
+            ros.close()
 
 
 def test_dataset_replay_through_a_policy_shows_its_heatmaps_and_plans(tmp_path):
