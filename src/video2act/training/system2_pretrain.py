@@ -29,24 +29,19 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
+
+from video2act.training.train import _lr_factor
 
 VAE_DIR, TRANSFORMER_DIR, TEXT_ENCODER_DIR = "vae", "transformer", "text_encoder"
 POLICY_PRESET_NAME = "policy_preset.yaml"
 INFO_NAME = "pretrain.json"
 
 
-def _lr(step: int, total: int, peak: float, warmup: int = 50) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup)))))
-
-
-def _frames_tensor(frames: np.ndarray, resolution) -> "torch.Tensor":
+def _frames_tensor(frames: np.ndarray, resolution):
     """(N, H, W, 3) uint8 -> (N, 3, 1, h, w) float in [-1, 1]: each frame a 1-frame video at `resolution`."""
     import torch
 
@@ -130,7 +125,7 @@ def train_vae(vae, data: VideoData, resolutions, steps: int, batch_size: int, lr
     bar = tqdm(range(steps), desc="System 2 VAE", unit="step", disable=not progress)
     for step in bar:
         for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr)
+            g["lr"] = lr * _lr_factor(step, steps)
         video = _frames_tensor(data.random_frames(batch_size, rng), resolutions[step % len(resolutions)]).to(device)
         posterior = vae.encode(video).latent_dist
         recon = vae.decode(posterior.sample()).sample  # (B, 3, 1, H, W)
@@ -229,7 +224,7 @@ def train_transformer(transformer, latents: dict, data: VideoData, windows: dict
     bar = tqdm(range(steps), desc="System 2 transformer", unit="step", disable=not progress)
     for step in bar:
         for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr)
+            g["lr"] = lr * _lr_factor(step, steps)
         name = names[step % len(names)]
         clips, instructions = data.random_clips(batch_size, windows[name], rng)
         x0 = torch.from_numpy(np.stack([latents[name][e][idx] for e, idx in clips]))  # (B, T, C, h, w)
