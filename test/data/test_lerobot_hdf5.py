@@ -193,3 +193,20 @@ def test_dataset_cli_converts_and_reports_bad_input(tmp_path, capsys):
         del f["observations/qpos"]
     assert main(["dataset", "from-hdf5", str(tmp_path / "bad"), "--instruction", "x", "--out", str(tmp_path / "x")]) == 2
     assert "lacks ['/observations/qpos']" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_generate_and_from_bags_write_the_lerobot_layout(tmp_path, capsys):
+    from test_bags import write_bag
+
+    args = ["dataset", "generate", "--task", "pick_dual_bottles", "--episodes", "1", "--image-size", "32x48",
+            "--to", "lerobot", "--out", str(tmp_path / "twin")]
+    assert main(args) == 0
+    twin = Dataset(tmp_path / "twin")
+    ep = twin.episode(0)
+    assert twin.layout == "lerobot" and ep.task == "pick_dual_bottles" and ep.objects is not None
+    assert main(args) == 2 and "already holds a dataset" in capsys.readouterr().err
+    write_bag(tmp_path / "bag", frames=6)
+    assert main(["dataset", "from-bags", str(tmp_path / "bag"), "--instruction", "lift", "--image-size", "8x12",
+                 "--to", "lerobot", "--out", str(tmp_path / "real")]) == 0
+    real = Dataset(tmp_path / "real")
+    assert real.layout == "lerobot" and real.image_size == (8, 12) and real.episode(0).instruction == "lift"

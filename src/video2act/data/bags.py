@@ -186,13 +186,14 @@ def _align(streams: dict, roles: dict, robot_cfg: dict, fps: float, label: str, 
 
 
 def bags_to_dataset(bags, out, instruction: str = "", task: str = "", image_size=None, fps: float | None = None,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, layout: str = "npz", force: bool = False) -> dict:
     """Convert bag folders into one dataset at `out` (the episodes of each bag, images at `image_size`, default
-    config/data.yaml); `instruction` / `task` serve episodes that record none. Returns meta."""
+    config/data.yaml); `instruction` / `task` serve episodes that record none. `layout`: npz or lerobot
+    (format.create_writer; force replaces a dataset at `out`). Returns meta."""
     from tqdm import tqdm
 
     from video2act.config import load_config
-    from video2act.data.format import DatasetWriter
+    from video2act.data.format import create_writer
     from video2act.data.generate import DEFAULT_IMAGE_SIZE
 
     image_size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
@@ -200,7 +201,7 @@ def bags_to_dataset(bags, out, instruction: str = "", task: str = "", image_size
     fps = float(robot_cfg["rates"]["camera_hz"]) if fps is None else float(fps)
     if not bags:
         raise ValueError("no bag folders given")
-    writer = DatasetWriter(out, fps=fps, cameras=list(CAMERA_KEYS), image_size=image_size)
+    writer = create_writer(out, fps, list(CAMERA_KEYS), image_size, layout, force)
     for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
         for episode in read_bag_episodes(bag, robot_cfg, image_size, fps, instruction, task):
             writer.add(episode)

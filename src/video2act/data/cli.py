@@ -29,6 +29,7 @@ def register(subparsers, bench_subparsers) -> None:
     gen.add_argument("--image-size", type=image_size_arg, help="HxW of every camera (default config/data.yaml, 96x128)")
     gen.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed+1, ... (default 0)")
     gen.add_argument("--keep-failed", action="store_true", help="also keep episodes where the expert failed")
+    _layout_args(gen)
     gen.set_defaults(func=cmd_generate)
 
     bags = ds_sub.add_parser("from-bags", help="rosbag2 folders (mcap / sqlite3; `ros2 bag record` or `video2act record`) -> dataset")
@@ -39,6 +40,7 @@ def register(subparsers, bench_subparsers) -> None:
     bags.add_argument("--task", default="", help="task name stored with the episodes that record none")
     bags.add_argument("--image-size", type=image_size_arg, help="HxW images are resized to (default config/data.yaml, 96x128)")
     bags.add_argument("--fps", type=float, help="episode rate (default robot.yaml rates.camera_hz)")
+    _layout_args(bags)
     bags.set_defaults(func=cmd_from_bags)
 
     conv = ds_sub.add_parser("convert", help="dataset (any layout) -> a new dataset in the LeRobot v3.0 or npz layout",
@@ -146,6 +148,12 @@ def register(subparsers, bench_subparsers) -> None:
     ev.set_defaults(func=cmd_eval)
 
 
+def _layout_args(parser) -> None:
+    parser.add_argument("--to", choices=["npz", "lerobot"], default="npz",
+                        help="layout: this project's .npz (default) or LeRobot v3.0 (parquet + mp4)")
+    parser.add_argument("--force", action="store_true", help="replace a dataset already at --out")
+
+
 def _video_args(parser) -> None:
     parser.add_argument("--crf", type=int, default=18, help="video quality of the LeRobot layout (lower: better; default 18)")
     parser.add_argument("--vcodec", default="libx264", help="video encoder of the LeRobot layout (default libx264; "
@@ -162,37 +170,6 @@ def camera_map_arg(items) -> dict:
             raise SystemExit(f"--camera must look like NAME=head|left|right. Got {item!r}")
         out[name] = cam
     return out
-
-
-def ratio_arg(text: str) -> int:
-    """'1:8' or '8' -> 8."""
-    import argparse
-
-    value = text.split(":", 1)[1] if ":" in text else text
-    if text.count(":") > 1 or (":" in text and text.split(":")[0].strip() != "1") or not value.strip().isdigit() \
-            or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"ratio must look like 1:N with N >= 1 (or N). Got {text!r}")
-    return int(value)
-
-
-def cmd_generate(args) -> int:
-    from video2act.data.generate import DEFAULT_IMAGE_SIZE, generate_dataset
-
-    start = time.perf_counter()
-    r = generate_dataset(args.task, args.episodes, args.out, args.image_size or DEFAULT_IMAGE_SIZE, args.first_seed,
-                         args.keep_failed)
-    print(f"kept {r['kept']} episodes ({r['steps']} steps) in {time.perf_counter() - start:.1f} s; "
-          f"expert failed on {r['failed']} seeds {r['failed_seeds']}" + (" (kept)" if args.keep_failed else " (skipped)"))
-    return 0 if r["kept"] >= args.episodes else 1
-
-
-def cmd_from_bags(args) -> int:
-    from video2act.data.bags import bags_to_dataset
-    from video2act.data.generate import DEFAULT_IMAGE_SIZE
-
-    meta = bags_to_dataset(args.bags, args.out, args.instruction, args.task, args.image_size or DEFAULT_IMAGE_SIZE, args.fps)
-    print(f"wrote {len(meta['episodes'])} episodes ({sum(e['length'] for e in meta['episodes'])} steps) to {args.out}")
-    return 0
 
 
 def _clear_errors(func):
@@ -212,6 +189,40 @@ def _clear_errors(func):
             return 2
 
     return run
+
+
+def ratio_arg(text: str) -> int:
+    """'1:8' or '8' -> 8."""
+    import argparse
+
+    value = text.split(":", 1)[1] if ":" in text else text
+    if text.count(":") > 1 or (":" in text and text.split(":")[0].strip() != "1") or not value.strip().isdigit() \
+            or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"ratio must look like 1:N with N >= 1 (or N). Got {text!r}")
+    return int(value)
+
+
+@_clear_errors
+def cmd_generate(args) -> int:
+    from video2act.data.generate import DEFAULT_IMAGE_SIZE, generate_dataset
+
+    start = time.perf_counter()
+    r = generate_dataset(args.task, args.episodes, args.out, args.image_size or DEFAULT_IMAGE_SIZE, args.first_seed,
+                         args.keep_failed, layout=args.to, force=args.force)
+    print(f"kept {r['kept']} episodes ({r['steps']} steps) in {time.perf_counter() - start:.1f} s; "
+          f"expert failed on {r['failed']} seeds {r['failed_seeds']}" + (" (kept)" if args.keep_failed else " (skipped)"))
+    return 0 if r["kept"] >= args.episodes else 1
+
+
+@_clear_errors
+def cmd_from_bags(args) -> int:
+    from video2act.data.bags import bags_to_dataset
+    from video2act.data.generate import DEFAULT_IMAGE_SIZE
+
+    meta = bags_to_dataset(args.bags, args.out, args.instruction, args.task, args.image_size or DEFAULT_IMAGE_SIZE, args.fps,
+                           layout=args.to, force=args.force)
+    print(f"wrote {len(meta['episodes'])} episodes ({sum(e['length'] for e in meta['episodes'])} steps) to {args.out}")
+    return 0
 
 
 @_clear_errors

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from video2act.data.format import DatasetWriter, Episode
+from video2act.data.format import Episode, create_writer
 
 def default_image_size() -> tuple[int, int]:
     """HxW datasets store their cameras at (config/data.yaml)."""
@@ -46,8 +46,10 @@ def record_expert_episode(env, task: str, seed: int, max_steps: int | None = Non
 
 
 def generate_dataset(task: str, episodes: int, out, image_size=DEFAULT_IMAGE_SIZE, first_seed: int = 0,
-                     keep_failed: bool = False, max_seeds: int | None = None, progress: bool = True) -> dict:
-    """Collect `episodes` expert episodes of `task` (seeds first_seed, first_seed+1, ...) into dataset `out`.
+                     keep_failed: bool = False, max_seeds: int | None = None, progress: bool = True,
+                     layout: str = "npz", force: bool = False) -> dict:
+    """Collect `episodes` expert episodes of `task` (seeds first_seed, first_seed+1, ...) into dataset `out`
+    (`layout` npz or lerobot, see format.create_writer; force replaces a dataset at `out`).
 
     Failed expert episodes are skipped (unless keep_failed) and more seeds are tried, at most max_seeds
     (default 2 x episodes). Returns {"kept", "failed", "failed_seeds", "steps", "meta"}.
@@ -62,7 +64,7 @@ def generate_dataset(task: str, episodes: int, out, image_size=DEFAULT_IMAGE_SIZ
         raise ValueError(f"episodes must be >= 1. Got {episodes}")
     hz = float(load_config("robot.yaml")["rates"]["control_hz"])
     env = CobotMagicEnv(image_size=image_size, control_hz=hz, render=True)
-    writer = DatasetWriter(out, fps=hz, cameras=list(CAMERAS), image_size=image_size)
+    writer = create_writer(out, hz, list(CAMERAS), image_size, layout, force)
     max_seeds = 2 * episodes if max_seeds is None else max_seeds
     failed_seeds, steps = [], 0
     bar = tqdm(total=episodes, desc=f"expert {task}", unit="ep", disable=not progress)

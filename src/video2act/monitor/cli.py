@@ -29,6 +29,8 @@ def register(subparsers, bench_subparsers) -> None:
     mon.add_argument("--rate", type=float, default=1.0, help="replay speed (1 = real time, 0 = as fast as possible)")
     mon.add_argument("--web-port", type=int, default=9090, help="web page port (default 9090)")
     mon.add_argument("--grpc-port", type=int, default=9876, help="rerun gRPC port the page streams from (default 9876)")
+    mon.add_argument("--host", default="127.0.0.1", help="host name the page reaches the servers by (default 127.0.0.1; "
+                                                         "this machine's name to watch from another one)")
     mon.add_argument("--open-browser", action="store_true", help="open the page in the default browser")
     mon.add_argument("--screenshot", metavar="PNG", help="replays only: save the page as drawn by headless Chromium "
                                                          "after the replay, then exit")
@@ -44,12 +46,13 @@ def cmd_monitor(args) -> int:
         from video2act.ros.web_monitor_node import main
 
         return main(["web_monitor_node", "--ros-args", "-p", f"web_port:={args.web_port}", "-p",
-                     f"grpc_port:={args.grpc_port}", "-p", f"open_browser:={str(args.open_browser).lower()}"])
+                     f"grpc_port:={args.grpc_port}", "-p", f"open_browser:={str(args.open_browser).lower()}",
+                     "-p", f"host:={args.host}"])
     from video2act.monitor.core import MonitorCore
     from video2act.monitor.replay import replay_bag, replay_episode
 
     core = MonitorCore()
-    url = core.serve(args.web_port, args.grpc_port, args.open_browser and not args.screenshot)
+    url = core.serve(args.web_port, args.grpc_port, args.open_browser and not args.screenshot, host=args.host)
     print(f"monitor page: {url}", flush=True)
     page = None
     if args.screenshot:  # the page loads (tens of seconds in software WebGL) while the replay runs

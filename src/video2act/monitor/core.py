@@ -105,14 +105,18 @@ class MonitorCore:
             rr.set_time("time", duration=float(stamp), recording=self.rec)
 
     def serve(self, web_port: int = 9090, grpc_port: int = 9876, open_browser: bool = False,
-              memory_limit: str = "512MiB") -> str:
-        """Serve the recording to rerun's web viewer; returns the page URL (viewer connected to the stream)."""
+              memory_limit: str = "512MiB", host: str = "127.0.0.1") -> str:
+        """Serve the recording to rerun's web viewer; returns the page URL (viewer connected to the stream).
+
+        Both servers listen on every interface (rerun's choice); `host` is the name the page (and the browser
+        that opens it) uses to reach them: 127.0.0.1 on this machine, the robot's name from another one."""
         import rerun as rr
 
         uri = rr.serve_grpc(grpc_port=grpc_port, default_blueprint=blueprint(), recording=self.rec,
                             server_memory_limit=memory_limit)
+        uri = uri.replace("127.0.0.1", host)
         rr.serve_web_viewer(web_port=web_port, open_browser=open_browser, connect_to=uri)
-        self.url = f"http://127.0.0.1:{web_port}/?url={uri}"
+        self.url = f"http://{host}:{web_port}/?url={uri}"
         return self.url
 
     def camera(self, cam: str, rgb: np.ndarray, stamp: float) -> None:

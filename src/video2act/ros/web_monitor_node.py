@@ -19,6 +19,7 @@ PARAMS = {
     "web_port": (9090, "port of the web viewer page"),
     "grpc_port": (9876, "port of rerun's gRPC server the page streams from"),
     "open_browser": (False, "open the page in the default browser"),
+    "host": ("127.0.0.1", "host name the page uses to reach the servers (this machine's name for remote browsers)"),
     "heatmap_names": (["spatial", "motion"], "System 2 heat-maps shown (<viz_prefix>/<name>_heatmap)"),
     "memory_limit": ("512MiB", "the server drops the oldest data past this size"),
 }
@@ -48,8 +49,8 @@ class WebMonitorNode:
                  "chunk": JointTrajectory, "diagnostics": DiagnosticArray}
         self.subs = [node.create_subscription(types[kind], topic, lambda m, t=topic: self._on(t, m), qos.sensor())
                      for topic, (kind, _key) in self.router.topics.items()]
-        self.url = core.serve(self.p.web_port, self.p.grpc_port, self.p.open_browser, self.p.memory_limit) \
-            if serve else None
+        self.url = core.serve(self.p.web_port, self.p.grpc_port, self.p.open_browser, self.p.memory_limit,
+                              self.p.host) if serve else None
         if self.url:
             node.get_logger().info(f"monitor page: {self.url}")
 
