@@ -21,7 +21,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from video2act.config import config_path, load_config
-from video2act.ros.launch_guard import critical, dds_profile, preset_choices, require_if, task_choices
+from video2act.ros.launch_guard import critical, dds_profile, preset_choices, require_if, sim_instruction, task_choices
 
 
 def generate_launch_description():
@@ -30,7 +30,7 @@ def generate_launch_description():
     policy = {
         "checkpoint": ParameterValue(arg("checkpoint"), value_type=str),
         "preset": ParameterValue(arg("preset"), value_type=str),
-        "instruction": ParameterValue(arg("instruction"), value_type=str),
+        "instruction": ParameterValue(sim_instruction(), value_type=str),
     }
     bridge_defaults = load_config("sim_bridge.yaml")["sim_bridge_node"]["ros__parameters"]
     bridge = Node(package="video2act", executable="sim_bridge_node", name="sim_bridge_node", output="screen",
@@ -46,8 +46,8 @@ def generate_launch_description():
         DeclareLaunchArgument("checkpoint", default_value="", description="policy checkpoint folder (empty: preset with random weights)"),
         DeclareLaunchArgument("preset", default_value="small", choices=preset_choices(),
                               description="model preset without a checkpoint (config/presets)"),
-        DeclareLaunchArgument("instruction", default_value=load_config("system1.yaml")["system1_node"]["ros__parameters"]["instruction"],
-                              description="language instruction for the episode"),
+        DeclareLaunchArgument("instruction", default_value="",
+                              description="language instruction for the episode (empty: the task's own, as `video2act sim tasks` prints it)"),
         DeclareLaunchArgument("task", default_value=bridge_defaults["task"], choices=task_choices(),
                               description="simulated task (config/sim.yaml tasks; default from config/sim_bridge.yaml)"),
         DeclareLaunchArgument("rviz", default_value="false", choices=["true", "false"],

@@ -250,3 +250,18 @@ def test_monitor_uses_robot_state_publisher_when_installed_else_its_own_tf(tmp_p
     nodes, note = monitor()
     assert not nodes["robot_state_publisher"].condition.evaluate(LaunchContext())
     assert "robot_state_publisher is not installed" in note or "neither robot_state_publisher nor tf2_msgs" in note
+
+
+def test_sim_instruction_is_the_tasks_own_unless_given():
+    pytest.importorskip("launch", reason="launch is not installed (../shared/ros2-launch/install.sh)")
+    from launch import LaunchContext
+
+    from video2act.config import config_path
+    from video2act.ros.launch_guard import sim_instruction
+
+    context = LaunchContext()
+    context.launch_configurations.update(task="place_empty_cup", instruction="",
+                                         sim_bridge_params=str(config_path("sim_bridge.yaml")))
+    assert sim_instruction().perform(context) == "Place the empty cup on the coaster."
+    context.launch_configurations["instruction"] = "put the cup down"
+    assert sim_instruction().perform(context) == "put the cup down"

@@ -152,3 +152,32 @@ def recorder_is(name: str, only_fallback: bool = False):
         return chosen == name and (not only_fallback or value == "auto")
 
     return Condition(predicate=predicate)
+
+
+def sim_instruction(task: str = "task", instruction: str = "instruction", bridge_params: str = "sim_bridge_params"):
+    """A substitution for the policy nodes' instruction in sim.launch.py: the launch argument `instruction`
+    when set, else the simulated task's own instruction for the bridge's seed (what `video2act sim tasks`
+    prints), so `task:=...` alone gives the policy the right instruction."""
+    import yaml
+    from launch.substitution import Substitution
+
+    class TaskInstruction(Substitution):
+        def describe(self) -> str:
+            return f"TaskInstruction({task}, {instruction})"
+
+        def perform(self, context) -> str:
+            configs = context.launch_configurations
+            text = configs.get(instruction, "").strip()
+            if text:
+                return text
+            from video2act.sim.env import CobotMagicEnv
+
+            with open(configs[bridge_params]) as f:
+                params = (yaml.safe_load(f) or {}).get("sim_bridge_node", {}).get("ros__parameters", {})
+            env = CobotMagicEnv(render=False)
+            try:
+                return env.reset(configs[task], int(params.get("seed", 0)))["instruction"]
+            finally:
+                env.close()
+
+    return TaskInstruction()
