@@ -85,13 +85,13 @@ class MonitorCore:
         import rerun as rr
 
         self.rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
+        styles = {"command": ((230, 160, 30), "command", 2.0), "feedback": ((40, 140, 230), "feedback", 2.0),
+                  "lower": ((200, 40, 40), "lower limit", 1.0), "upper": ((200, 40, 40), "upper limit", 1.0)}
         for arm in ARMS:
             for j in JOINTS:
-                base = f"joints/{arm}/{j}"
-                self.rec.log(f"{base}/command", rr.SeriesLines(colors=[(230, 160, 30)], names=["command"], widths=[2.0]), static=True)
-                self.rec.log(f"{base}/feedback", rr.SeriesLines(colors=[(40, 140, 230)], names=["feedback"], widths=[2.0]), static=True)
-                for side in ("lower", "upper"):
-                    self.rec.log(f"{base}/{side}", rr.SeriesLines(colors=[(200, 40, 40)], names=[f"{side} limit"], widths=[1.0]), static=True)
+                for series, (color, name, width) in styles.items():
+                    self.rec.log(f"joints/{arm}/{j}/{series}", rr.SeriesLines(colors=[color], names=[name], widths=[width]),
+                                 static=True)
         self.rec.log("status", rr.TextDocument("waiting for the trajectory streamer's diagnostics ...",
                                                media_type=rr.MediaType.MARKDOWN))
 
