@@ -212,8 +212,10 @@ def main(args=None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except Exception:
-        if rclpy.ok():  # a real error; a publish racing the shutdown signal is not
+    except Exception as e:
+        # a real error re-raises; not a publish racing the shutdown signal, nor Ctrl-C landing inside a
+        # ctypes call of the renderer (ctypes reports it as "ArgumentError: argument N: KeyboardInterrupt")
+        if rclpy.ok() and "KeyboardInterrupt" not in str(e):
             raise
     finally:
         node.env.close()
