@@ -49,7 +49,7 @@ def param_spec(robot_cfg: dict) -> dict:
         "piper_ros_topics": (["/left/joint_ctrl_single", "/right/joint_ctrl_single"], "sink piper_ros: joint_ctrl_single topics (left, right)"),
         "piper_speed_percent": (50.0, "sink piper_ros: speed (%) sent in velocity[6]"),
         "chunk_hz": (float(rates["control_hz"]), "point spacing assumed when a chunk's time_from_start are all zero (Hz)"),
-        "blend": ("ensemble", "overlapping chunks: ensemble (ACT weights exp(-k i)) | crossfade | replace"),
+        "blend": ("crossfade", "overlapping chunks: crossfade (the newest plan takes over) | ensemble (ACT weights exp(-k i)) | replace"),
         "ensemble_k": (0.01, "ensemble weight decay k (ACT: 0.01)"),
         "blend_window": (0.1, "s: a new chunk fades in (and an old one out) over this window"),
         "chunk_timeout": (float(safety["chunk_timeout"]), "s: hold when the newest chunk's observation is older"),
