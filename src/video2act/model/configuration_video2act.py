@@ -232,4 +232,10 @@ class Video2ActConfig:
             path = config_dir() / "presets" / f"{name}.yaml"
         d = load_config(str(path))
         d.setdefault("preset", path.stem)
+        # pretrained paths relative to the YAML file (a `system2 pretrain` folder moves as a whole); a path that
+        # is not there stays as written (an absolute path, a hub id)
+        for section, key in (("system2", "pretrained_path"), ("text_encoder", "pretrained"), ("image_encoder", "pretrained")):
+            value = (d.get(section) or {}).get(key)
+            if isinstance(value, str) and not Path(value).is_absolute() and (path.parent / value).exists():
+                d[section][key] = str((path.parent / value).resolve())
         return cls.from_dict(d)

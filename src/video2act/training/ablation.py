@@ -41,7 +41,6 @@ LABELS = {
 
 def row_preset(row: str, preset: str, system2_dir: str | None) -> dict:
     """The preset dict of one ablation row (`preset` for random rows, system2_dir/policy_preset.yaml otherwise)."""
-    from video2act.config import load_config
     from video2act.model.configuration_video2act import Video2ActConfig
     from video2act.training.system2_pretrain import POLICY_PRESET_NAME
 
@@ -52,7 +51,7 @@ def row_preset(row: str, preset: str, system2_dir: str | None) -> dict:
         path = Path(system2_dir) / POLICY_PRESET_NAME
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: is {system2_dir} a `video2act system2 pretrain` output folder?")
-        d = load_config(str(path.resolve()))
+        d = Video2ActConfig.from_preset(str(path.resolve())).to_dict()  # its relative paths resolved
     else:
         d = Video2ActConfig.from_preset(preset).to_dict()
     d = copy.deepcopy(d)

@@ -403,8 +403,8 @@ def pretrain(dataset_dirs, out, preset: str = "small", vae_steps: int = 1500, tr
     save_file({k: v.contiguous() for k, v in policy.state_dict().items() if k.startswith(("s2_text_proj.",
                "s2_pooled_proj.", "s2_image_proj."))}, str(out / CONDITIONING_NAME))
     preset_dict = copy.deepcopy(base.to_dict())
-    preset_dict["system2"]["pretrained_path"] = str(out.resolve())
-    preset_dict["text_encoder"]["pretrained"] = str((out / TEXT_ENCODER_DIR).resolve())
+    preset_dict["system2"]["pretrained_path"] = "."  # relative to the preset file: the folder moves as a whole
+    preset_dict["text_encoder"]["pretrained"] = TEXT_ENCODER_DIR
     (out / POLICY_PRESET_NAME).write_text(
         f"# {preset} preset with the System 2 pretrained by `video2act system2 pretrain` in this folder\n"
         + yaml.safe_dump(preset_dict, sort_keys=False))
