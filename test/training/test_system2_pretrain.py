@@ -140,3 +140,12 @@ def test_use_system2_false_leaves_the_tokens_out():
     n_on = on.system1_context(pixels, text, mask, spatial, motion)[0].shape[1]
     n_off = off.system1_context(pixels, text, mask, spatial, motion)[0].shape[1]
     assert n_on - n_off == s2.num_spatial_tokens + s2.num_motion_tokens
+
+
+def test_the_shipped_pretrained_system2_loads_through_its_preset():
+    folder = Path(__file__).resolve().parents[2] / "policies" / "system2_small"
+    policy = Video2ActPolicy.from_preset(str(folder / "policy_preset.yaml"))
+    info = json.loads((folder / "pretrain.json").read_text())
+    assert policy.config.preset == "small" and policy.config.system2.pretrained_path == str(folder)
+    assert policy.system2.vae.config.scaling_factor == pytest.approx(info["scaling_factor"])
+    assert info["vae_mse"]["last"] < 0.01  # it reconstructs the twin's frames (3e-3 mean squared error on [-1, 1])
