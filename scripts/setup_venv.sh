@@ -21,7 +21,7 @@ fi
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] installing chromium + chromium-driver for the monitor's browser test"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+    timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq chromium chromium-driver >/dev/null \
       || echo "[setup] WARNING: chromium could not be installed; the browser test will be skipped" >&2
   else
     echo "[setup] NOTE: no chromium/chromedriver; the monitor's browser test will be skipped (apt-get install chromium chromium-driver)" >&2
