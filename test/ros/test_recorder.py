@@ -105,3 +105,25 @@ def test_record_refuses_an_existing_bag(tmp_path, recorder_process):
     proc = recorder_process("-o", str(tmp_path / "bag"), "--instruction", "x")
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "exists already" in out
+
+
+def test_episode_labels_follow_the_simulators_announcements():
+    """No ROS: the episode already running when recording starts keeps episode 0 when it was announced as
+    started; announced with another instruction / task, it is relabelled from then on (a new marker), never
+    stored under the command line's stale label; each new (task, seed) starts an episode."""
+    import json
+
+    from video2act.ros.recorder import EpisodeLabels
+
+    def ann(task, seed, step=0, instruction="Pick up both bottles."):
+        return json.dumps({"task": task, "seed": seed, "step": step, "instruction": instruction})
+
+    same = EpisodeLabels("Pick up both bottles.", "pick_dual_bottles")
+    assert same.announcement(ann("pick_dual_bottles", 1000)) is None  # the running episode, labelled alike
+    assert same.announcement(ann("pick_dual_bottles", 1000, step=5)) is None  # a later step of it
+    assert same.announcement(ann("place_empty_cup", 1001, instruction="Place the cup.")) == ("Place the cup.", "place_empty_cup")
+
+    stale = EpisodeLabels("hand over the block", "")  # launched with a default instruction and no task
+    assert stale.announcement(ann("pick_dual_bottles", 1000)) == ("Pick up both bottles.", "pick_dual_bottles")
+    assert (stale.instruction, stale.task) == ("Pick up both bottles.", "pick_dual_bottles")
+    assert stale.announcement("not json") is None and stale.announcement(ann("pick_dual_bottles", 1000)) is None

@@ -53,6 +53,32 @@ def matching_qos(publishers, depth: int = 20):
                       durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 
 
+class EpisodeLabels:
+    """Which episode the recording is in and how it is labelled (no ROS): /sim/episode announcements start a
+    new episode, or relabel from now on when the episode already running is announced with another instruction
+    or task than the recording was started with (so a sim episode is never stored under a stale label)."""
+
+    def __init__(self, instruction: str, task: str = ""):
+        from video2act.ros.conversions import new_episode
+
+        self.instruction, self.task = instruction, task
+        self._new_episode, self._key = new_episode, None
+
+    def announcement(self, text: str) -> tuple[str, str] | None:
+        """A /sim/episode JSON -> (instruction, task) of an episode to start now, or None (nothing changes)."""
+        import json
+
+        key = self._new_episode(text, self._key)
+        if key is None:
+            return None
+        first, self._key = self._key is None, key
+        labels = (json.loads(text).get("instruction") or self.instruction, str(key[0]))
+        if first and labels == (self.instruction, self.task):
+            return None  # the episode already running when the recording started, labelled as it is
+        self.instruction, self.task = labels
+        return labels
+
+
 class Recorder:
     """The rclpy side: discovers the topics, subscribes raw, hands bytes to a BagWriter."""
 
@@ -60,14 +86,12 @@ class Recorder:
         from std_srvs.srv import Trigger
 
         from video2act.config import load_config
-        from video2act.ros.conversions import new_episode
 
         self.node, self.bag, self.wanted = node, bag, list(dict.fromkeys(topics))
-        self.instruction, self.task = instruction, task
+        self.labels = EpisodeLabels(instruction, task)
         self._lock = threading.Lock()
         self._subs: dict[str, object] = {}
         self._warned: set[str] = set()
-        self._new_episode, self._sim_key = new_episode, None
         bag.start_episode(self._now(), instruction, task)
         node.create_service(Trigger, "~/next_episode", self._on_next_episode)
         if sim_episodes:
@@ -109,10 +133,11 @@ class Recorder:
                 self.bag.write(topic, self._now(), raw)
 
     def next_episode(self, instruction: str | None = None) -> int:
+        labels = self.labels
         with self._lock:
-            self.instruction = instruction or self.instruction
-            index = self.bag.start_episode(self._now(), self.instruction, self.task)
-        self.node.get_logger().info(f"episode {index} started: {self.instruction!r}")
+            labels.instruction = instruction or labels.instruction
+            index = self.bag.start_episode(self._now(), labels.instruction, labels.task)
+        self.node.get_logger().info(f"episode {index} started: {labels.instruction!r} ({labels.task or 'no task'})")
         return index
 
     def _on_next_episode(self, request, response):
@@ -120,18 +145,9 @@ class Recorder:
         return response
 
     def _on_sim_episode(self, msg) -> None:
-        import json
-
-        key = self._new_episode(msg.data, self._sim_key)
-        if key is None:
-            return
-        first, self._sim_key = self._sim_key is None, key
-        self.task = str(key[0])
-        instruction = json.loads(msg.data).get("instruction") or self.instruction
-        if first:  # the announcement of the episode already running when the recording started
-            self.instruction = instruction
-            return
-        self.next_episode(instruction)
+        labels = self.labels.announcement(msg.data)
+        if labels is not None:
+            self.next_episode(labels[0])
 
     def close(self) -> dict:
         with self._lock:
