@@ -145,3 +145,14 @@ def test_a_video2act_record_bag_splits_at_its_episode_markers(tmp_path):
     np.testing.assert_allclose(second.state[0, :7], joint_value("state", "left", CAM_T0 + 10 / HZ), atol=1e-5)
     with pytest.raises(ValueError, match="holds 2 episodes"):
         read_bag(tmp_path / "bag", ROBOT, image_size=(8, 12), fps=30.0, instruction="x")
+
+
+def test_a_bag_without_instruction_is_refused_clearly_and_leaves_no_folder(tmp_path, capsys):
+    from video2act.cli import main
+
+    write_bag(tmp_path / "bag")  # a `ros2 bag record` bag: no episode markers, so no instruction in it
+    out = tmp_path / "ds"
+    assert main(["dataset", "from-bags", str(tmp_path / "bag"), "--out", str(out)]) == 2
+    assert "records no instruction; give one (--instruction)" in capsys.readouterr().err
+    assert not out.exists()  # nothing half-written: the same command with --instruction just works
+    assert main(["dataset", "from-bags", str(tmp_path / "bag"), "--out", str(out), "--instruction", "x"]) == 0

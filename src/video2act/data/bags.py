@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from video2act.data.format import Episode
+from video2act.data.format import DatasetError, Episode
 
 CAMERA_KEYS = ("head", "left", "right")
 
@@ -141,7 +141,7 @@ def read_bag_episodes(path, robot_cfg: dict, image_size, fps: float, instruction
             continue  # an episode started and stopped with nothing recorded (e.g. a marker just before Ctrl-C)
         text = marker["instruction"] or instruction
         if not text:
-            raise ValueError(f"bag {path}: episode {k} records no instruction; give one (--instruction)")
+            raise DatasetError(f"bag {path}: episode {k} records no instruction; give one (--instruction)")
         streams = {role: ([times[role][i] for i in pick[role]], [values[role][i] for i in pick[role]]) for role in roles}
         label = str(path) if len(markers) == 1 else f"{path} episode {k}"
         episodes.append(_align(streams, roles, robot_cfg, fps, label, text, marker["task"] or task, str(path)))
@@ -201,8 +201,16 @@ def bags_to_dataset(bags, out, instruction: str = "", task: str = "", image_size
     fps = float(robot_cfg["rates"]["camera_hz"]) if fps is None else float(fps)
     if not bags:
         raise ValueError("no bag folders given")
+    existed = Path(out).exists()
     writer = create_writer(out, fps, list(CAMERA_KEYS), image_size, layout, force)
-    for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
-        for episode in read_bag_episodes(bag, robot_cfg, image_size, fps, instruction, task):
-            writer.add(episode)
-    return writer.finalize()
+    try:
+        for bag in tqdm(bags, desc="bags", unit="bag", disable=not progress):
+            for episode in read_bag_episodes(bag, robot_cfg, image_size, fps, instruction, task):
+                writer.add(episode)
+        return writer.finalize()
+    except BaseException:
+        if not existed:  # a failed conversion leaves nothing half-written behind (nothing to --force away)
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
