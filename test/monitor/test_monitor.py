@@ -118,7 +118,7 @@ def test_replays_of_a_bag_and_of_a_dataset_episode(tmp_path):
     assert r["dropped"] == 0 and r["messages"] == len(core.calls) and kinds.count("camera") == 18
     assert kinds.count("feedback") == kinds.count("command") > 0
     stamps = [c[-1] for c in core.calls]
-    assert stamps == sorted(stamps) or max(np.diff(stamps)) < 0.05  # bag order (receive time) ~ stamp order
+    assert min(np.diff(stamps)) > -0.05  # bag order (receive time) ~ stamp order: never more than 50 ms back
 
     write_dataset(tmp_path / "ds", lengths=(5,))
     core = FakeCore()

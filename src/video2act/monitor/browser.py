@@ -4,6 +4,7 @@ The rerun viewer is WebAssembly drawn with WebGL; headless Chromium draws it in 
 which takes some seconds to load on a small CPU."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 
@@ -14,9 +15,7 @@ def find_chromium() -> tuple[str | None, str | None, str]:
     """(chromium binary, chromedriver, reason when either is missing)."""
     browser = next((shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n)), None)
     driver = shutil.which("chromedriver")
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return browser, driver, "selenium is not installed (pip install selenium)"
     if not browser or not driver:
         return browser, driver, ("no Chromium / chromedriver on PATH (Debian: apt-get install chromium "

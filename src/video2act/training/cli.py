@@ -22,8 +22,10 @@ def register(subparsers, bench_subparsers) -> None:
                     "latent clips of the frames System 2 sees, conditioned on the instruction. Writes save_pretrained "
                     "folders, OUT/policy_preset.yaml (train a policy with it: `video2act train --preset "
                     "OUT/policy_preset.yaml`), loss curves, reconstructions and sampled clips (PNG / MP4).\n\n"
-                    "Paper preset on a GPU: --preset paper --init HUNYUAN_DIR --device cuda --vae-steps 0 fine-tunes "
-                    "pretrained HunyuanVideo weights (a local folder with vae/ and transformer/).")
+                    "Paper preset: --preset paper --init HUNYUAN_DIR --device cuda --vae-steps 0 loads pretrained "
+                    "HunyuanVideo weights (a local folder with vae/ and transformer/) and fine-tunes them; untried "
+                    "at that size here (no GPU was lent): fp32 AdamW on the 13 B transformer needs sharding / bf16 "
+                    "that this command does not set up.")
     pre.add_argument("--dataset", required=True, nargs="+", help="dataset folder(s) with a head camera")
     pre.add_argument("--out", required=True, help="output folder (must be empty unless --force)")
     pre.add_argument("--preset", default="small", help="policy preset whose System 2 is trained (default small)")
@@ -81,9 +83,12 @@ def cmd_pretrain(args) -> int:
                         force=args.force)
     except FileExistsError as e:
         raise SystemExit(str(e)) from None
+    def num(v):  # a stage run for 0 steps has no losses
+        return "-" if v is None else f"{v:.4g}"
+
     print(f"System 2 pretrained on {info['episodes']} episodes in {info['seconds'] / 60:.1f} min: VAE mse "
-          f"{info['vae_mse']['first']} -> {info['vae_mse']['last']}, flow loss "
-          + ", ".join(f"{k} {v['first']:.3f} -> {v['last']:.3f}" for k, v in info["flow_loss"].items()))
+          f"{num(info['vae_mse']['first'])} -> {num(info['vae_mse']['last'])}, flow loss "
+          + ", ".join(f"{k} {num(v['first'])} -> {num(v['last'])}" for k, v in info["flow_loss"].items()))
     print(f"train a policy with it: video2act train --preset {args.out}/policy_preset.yaml ...")
     return 0
 

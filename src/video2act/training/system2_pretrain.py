@@ -21,9 +21,10 @@ The policy then reads features at the truncated depth at the inversion start (sy
     OUT/pretrain.json              data, steps, losses, latent scale, seconds
     OUT/losses.png, OUT/reconstruction.png, OUT/samples.png, OUT/samples.mp4   what it learned, to look at
 
-With the paper preset on a GPU the same command fine-tunes pretrained HunyuanVideo weights: the preset's
-`system2.pretrained_path` (a local folder with vae/ and transformer/, or `--init DIR`) is loaded at full
-depth first; `--vae-steps 0` keeps the pretrained VAE and its scaling factor.
+The same command starts from pretrained HunyuanVideo weights where the preset's `system2.pretrained_path` (a
+local folder with vae/ and transformer/, or `--init DIR`) names them, loaded at full depth; `--vae-steps 0`
+keeps the pretrained VAE and its scaling factor. Untried at the paper's size (no GPU was lent): fp32 AdamW on
+the 13 B transformer needs sharding / bf16 / gradient checkpointing, which this loop does not set up.
 """
 from __future__ import annotations
 
