@@ -17,10 +17,13 @@ if ! ldconfig -p 2>/dev/null | grep -q "libEGL.so.1"; then
   fi
 fi
 
-# The web monitor's browser test (and `video2act monitor --screenshot`) drive headless Chromium.
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+# The web monitor's browser test (and `video2act monitor --screenshot`) drive headless Chromium. Tried once per
+# machine (a marker), so a machine where apt cannot install it does not retry on every run.
+CHROMIUM_TRIED=${XDG_CACHE_HOME:-$HOME/.cache}/video2act-chromium-tried
+if { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; } && [ ! -f "$CHROMIUM_TRIED" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "[setup] installing chromium + chromium-driver for the monitor's browser test"
+    mkdir -p "$(dirname "$CHROMIUM_TRIED")" && touch "$CHROMIUM_TRIED"
     timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq chromium chromium-driver >/dev/null \
       || echo "[setup] WARNING: chromium could not be installed; the browser test will be skipped" >&2
   else
