@@ -2,7 +2,8 @@
 
     critical(*actions)       a node (or process) of the list that exits while the launch runs ends the whole
                              launch: the others get SIGINT (then SIGTERM, SIGKILL), `ros2 launch` exits 1 with
-                             "critical node <name> exited with code <n>: <its last error line>"
+                             "critical node <name> exited with code <n> | signal <SIG> while the launch was
+                             running: <its last error line> -- stopping every node of this launch"
     require_if(arg, tool)    an optional tool (rviz2, robot_state_publisher, rosbag2) checked before any
                              process starts when the launch argument `arg` asks for it; missing: the launch
                              refuses with what to install, before anything runs (never half a graph)
