@@ -142,10 +142,26 @@ def test_use_system2_false_leaves_the_tokens_out():
     assert n_on - n_off == s2.num_spatial_tokens + s2.num_motion_tokens
 
 
-def test_the_shipped_pretrained_system2_loads_through_its_preset():
+def test_the_shipped_pretrained_system2_loads_and_knows_the_twin():
+    """policies/system2_small loads through its preset, and its VAE reconstructs a freshly rendered twin frame
+    (a seed no dataset used) far better than the small preset's random VAE."""
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    from video2act.model.system2 import _frame_to_tensor
+    from video2act.sim.env import CobotMagicEnv
+
     folder = Path(__file__).resolve().parents[2] / "policies" / "system2_small"
     policy = Video2ActPolicy.from_preset(str(folder / "policy_preset.yaml"))
     info = json.loads((folder / "pretrain.json").read_text())
     assert policy.config.preset == "small" and policy.config.system2.pretrained_path == str(folder)
     assert policy.system2.vae.config.scaling_factor == pytest.approx(info["scaling_factor"])
-    assert info["vae_mse"]["last"] < 0.01  # it reconstructs the twin's frames (3e-3 mean squared error on [-1, 1])
+    with CobotMagicEnv(image_size=(96, 128)) as twin:
+        frame = twin.reset("place_empty_cup", 4242)["images"]["head"]
+    errors = {}
+    for name, vae in (("pretrained", AutoencoderKLHunyuanVideo.from_pretrained(str(folder / "vae"))),
+                      ("random", AutoencoderKLHunyuanVideo(**Video2ActPolicy.from_preset("small").config.system2.full_vae_config()))):
+        video = _frame_to_tensor(frame, policy.config.system2.high_res)[None, :, None]  # (1, 3, 1, H, W)
+        with torch.no_grad():
+            recon = vae.decode(vae.encode(video).latent_dist.mode()).sample
+        errors[name] = float(((recon - video) ** 2).mean())
+    assert errors["pretrained"] < 0.01 < errors["random"], errors  # measured: 0.0017 vs 0.21

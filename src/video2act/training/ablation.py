@@ -95,6 +95,9 @@ def run_ablation(datasets, out, rows=None, preset: str = "small", system2_dir: s
         train_s = time.time() - t0
         checkpoint = run / "checkpoints" / "last"
         tasks = checkpoint_info(checkpoint).get("tasks") or []
+        if not tasks:
+            raise ValueError(f"{checkpoint} records no twin task (dataset.json): the ablation evaluates on the twin, "
+                             "so its datasets must be generated there (`video2act dataset generate`)")
         success = {t: evaluate(checkpoint, t, episodes, threads=threads, progress=progress)["success_rate"] for t in tasks}
         result = {"row": row, "label": LABELS[row], **ROWS[row], "steps": steps, "batch_size": batch_size, "seed": seed,
                   "episodes": episodes, "success": success, "final_loss": r["final_loss"],
