@@ -165,3 +165,22 @@ def test_the_shipped_pretrained_system2_loads_and_knows_the_twin():
             recon = vae.decode(vae.encode(video).latent_dist.mode()).sample
         errors[name] = float(((recon - video) ** 2).mean())
     assert errors["pretrained"] < 0.01 < errors["random"], errors  # measured: 0.0017 vs 0.21
+
+
+def test_run_ablation_trains_evaluates_and_resumes(pretrained, tmp_path):
+    from video2act.training.ablation import run_ablation
+
+    root, _ = pretrained
+    kw = dict(rows=["no_system2", "pretrained_sobel_fft"], preset="tiny", system2_dir=str(root / "s2"), steps=2,
+              batch_size=2, episodes=1, progress=False, tasks=["pick_dual_bottles"], max_steps=4)
+    results = run_ablation([root / "ds"], tmp_path / "abl", **kw)
+    assert [r["row"] for r in results] == ["no_system2", "pretrained_sobel_fft"]
+    assert all(set(r["success"]) == {"pick_dual_bottles"} and r["steps"] == 2 for r in results)
+    pre = Video2ActPolicy.from_pretrained(tmp_path / "abl" / "pretrained_sobel_fft" / "run" / "checkpoints" / "last")
+    assert pre.config.system2.spatial_filter == "sobel" and pre.config.use_system2
+    vae = load_file(str(root / "s2" / "vae" / "diffusion_pytorch_model.safetensors"))
+    torch.testing.assert_close(pre.system2.vae.encoder.conv_in.conv.weight, vae["encoder.conv_in.conv.weight"])
+    assert "| no System 2 features |" in (tmp_path / "abl" / "ablation.md").read_text()
+    stamp = (tmp_path / "abl" / "no_system2" / "result.json").stat().st_mtime_ns
+    assert run_ablation([root / "ds"], tmp_path / "abl", **kw) == results  # measured rows are not run again
+    assert (tmp_path / "abl" / "no_system2" / "result.json").stat().st_mtime_ns == stamp
