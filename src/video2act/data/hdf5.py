@@ -115,7 +115,11 @@ def hdf5_to_dataset(paths, out, instruction: str, task: str = "", image_size=(96
                     layout: str = "lerobot", force: bool = False, camera_map: dict | None = None,
                     progress: bool = True, **video) -> dict:
     """HDF5 episode files (or folders of them) -> a new dataset at `out` in `layout`; returns its meta.
-    Every file is checked before anything is written."""
+    Episodes are decoded and written one at a time (a real session does not fit in memory); a bad file stops the
+    import and removes what was written. Replacing a dataset (--force) checks every file first, so a bad file
+    never costs the old dataset."""
+    import shutil
+
     from tqdm import tqdm
 
     from video2act.data.format import create_writer
@@ -123,13 +127,18 @@ def hdf5_to_dataset(paths, out, instruction: str, task: str = "", image_size=(96
     files = episode_files(paths)
     if not files:
         raise DatasetError("no HDF5 files given")
-    episodes = []
-    for p in tqdm(files, desc="HDF5", unit="ep", disable=not progress):
-        episodes.append(read_hdf5_episode(p, image_size, instruction, task, camera_map))
+    existed = Path(out).exists()
+    if existed and force:
+        for p in tqdm(files, desc="HDF5 check", unit="ep", disable=not progress):
+            read_hdf5_episode(p, image_size, instruction, task, camera_map)
     writer = create_writer(out, fps, list(CAMERA_NAMES), image_size, layout, force, **video)
-    for ep in episodes:
-        writer.add(ep)
-    return writer.finalize()
+    try:
+        for p in tqdm(files, desc="HDF5", unit="ep", disable=not progress):
+            writer.add(read_hdf5_episode(p, image_size, instruction, task, camera_map))
+        return writer.finalize()
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)  # nothing half-written is left (an old dataset was checked above)
+        raise
 
 
 def write_hdf5_episode(path, episode: Episode, compress: bool = False) -> None:
