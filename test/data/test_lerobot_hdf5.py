@@ -194,7 +194,7 @@ def test_dataset_cli_converts_and_reports_bad_input(tmp_path, capsys):
     assert main(["dataset", "from-hdf5", str(tmp_path / "bad"), "--instruction", "x", "--out", str(tmp_path / "x")]) == 2
     assert "lacks ['/observations/qpos']" in capsys.readouterr().err and not (tmp_path / "x").exists()
     # episodes are written one at a time: a bad file after a good one leaves nothing half-written ...
-    (tmp_path / "bad" / "episode_00.hdf5").write_bytes((tmp_path / "episode_1.hdf5").read_bytes())
+    (tmp_path / "bad" / "episode.hdf5").write_bytes((tmp_path / "episode_1.hdf5").read_bytes())  # no number: first
     assert main(["dataset", "from-hdf5", str(tmp_path / "bad"), "--instruction", "x", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
     # ... and replacing a dataset with --force checks every file first: the old dataset survives a bad file
