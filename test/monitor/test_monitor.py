@@ -283,8 +283,9 @@ def test_the_page_shows_live_camera_images_in_headless_chromium(tmp_path):
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
-    page = browser.open_page(url)
+    page = None
     try:
+        page = browser.open_page(url)
         # the three camera views show the half-magenta, half-green frames: ~5 % of the page each colour
         rgb, waited = browser.wait_for(page, lambda im: _share(im, MAGENTA) > 0.02 and _share(im, GREEN) > 0.02,
                                        timeout=150)
@@ -303,7 +304,8 @@ def test_the_page_shows_live_camera_images_in_headless_chromium(tmp_path):
     finally:
         stop.set()
         feeder.join(5)
-        page.quit()
+        if page is not None:
+            page.quit()
         if ros is not None:
             ros.close()
 

@@ -86,7 +86,12 @@ def read_hdf5_episode(path, image_size, instruction: str, task: str = "", camera
         if unknown:
             raise DatasetError(f"{path}: unknown cameras {unknown} in /observations/images; known {sorted(names)} "
                                f"(map one with --camera NAME=head|left|right)")
-        cams = {names[c]: c for c in group}
+        cams = {}
+        for c in group:
+            if names[c] in cams:
+                raise DatasetError(f"{path}: cameras {cams[names[c]]!r} and {c!r} both map to {names[c]!r}; "
+                                   f"one image stream per camera (check --camera)")
+            cams[names[c]] = c
         absent = [c for c in CAMERA_NAMES if c not in cams]
         if absent:
             raise DatasetError(f"{path}: no image stream for cameras {absent} (have {sorted(group)}; "

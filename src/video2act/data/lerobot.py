@@ -338,6 +338,8 @@ class LeRobotSource:
         not_video = [k for k in images if features[k]["dtype"] != "video"]
         if not_video:
             raise DatasetError(f"image features {not_video} are stored as images, not videos; only videos are read")
+        if not images:
+            raise DatasetError(f"{self.root} has no video cameras (features {IMAGE_PREFIX}*); a policy needs images")
         self.video_keys = {camera_from_key(k): k for k in images}
         sizes = {tuple(features[k]["shape"][:2]) for k in images}
         if len(sizes) != 1:

@@ -55,33 +55,36 @@ def cmd_monitor(args) -> int:
     url = core.serve(args.web_port, args.grpc_port, args.open_browser and not args.screenshot, host=args.host)
     print(f"monitor page: {url}", flush=True)
     page = None
-    if args.screenshot:  # the page loads (tens of seconds in software WebGL) while the replay runs
-        from video2act.monitor.browser import open_page
+    try:
+        if args.screenshot:  # the page loads (tens of seconds in software WebGL) while the replay runs
+            from video2act.monitor.browser import open_page
 
-        page = open_page(url)
-    start = time.monotonic()
-    if args.bag:
-        r = replay_bag(core, args.bag, args.rate)
-        print(f"replayed {r['messages']} messages ({r['dropped']} dropped) of {args.bag} in {time.monotonic() - start:.1f} s")
-    else:
-        policy = None
-        if args.checkpoint or args.shipped:
-            from video2act.ros.system2_node import load_policy
-            from video2act.training.evaluate import shipped_checkpoint
+            page = open_page(url)
+        start = time.monotonic()
+        if args.bag:
+            r = replay_bag(core, args.bag, args.rate)
+            print(f"replayed {r['messages']} messages ({r['dropped']} dropped) of {args.bag} in {time.monotonic() - start:.1f} s")
+        else:
+            policy = None
+            if args.checkpoint or args.shipped:
+                from video2act.ros.system2_node import load_policy
+                from video2act.training.evaluate import shipped_checkpoint
 
-            policy = load_policy(str(shipped_checkpoint() if args.shipped else args.checkpoint), "", 1)
-        steps = replay_episode(core, args.dataset, args.episode, args.rate, policy=policy)
-        print(f"replayed {steps} steps of {args.dataset} episode {args.episode} in {time.monotonic() - start:.1f} s")
-    if page is not None:
-        import cv2
+                policy = load_policy(str(shipped_checkpoint() if args.shipped else args.checkpoint), "", 1)
+            steps = replay_episode(core, args.dataset, args.episode, args.rate, policy=policy)
+            print(f"replayed {steps} steps of {args.dataset} episode {args.episode} in {time.monotonic() - start:.1f} s")
+        if page is not None:
+            import cv2
 
-        from video2act.monitor.browser import screenshot
+            from video2act.monitor.browser import screenshot
 
-        time.sleep(args.screenshot_wait)
-        cv2.imwrite(args.screenshot, screenshot(page)[:, :, ::-1])
-        page.quit()
-        print(f"screenshot {args.screenshot}")
-        return 0
+            time.sleep(args.screenshot_wait)
+            cv2.imwrite(args.screenshot, screenshot(page)[:, :, ::-1])
+            print(f"screenshot {args.screenshot}")
+            return 0
+    finally:
+        if page is not None:  # never leave Chromium / chromedriver behind, whatever failed above
+            page.quit()
     print("serving; Ctrl-C to stop", flush=True)
     try:
         threading.Event().wait()
