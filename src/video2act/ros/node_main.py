@@ -24,6 +24,11 @@ def spin_node(node_name: str, make_adapter: Callable[[Any], Any], args=None) -> 
     except ValueError as e:
         node.get_logger().error(str(e))
         return 2
+    except Exception:
+        # Ctrl-C / SIGTERM shut the context down while a callback was publishing or the executor was building
+        # its wait set (RCLError "context is invalid"): that is a shutdown, not a failure
+        if rclpy.ok():
+            raise
     finally:
         if hasattr(adapter, "shutdown"):
             adapter.shutdown()
@@ -125,6 +130,9 @@ def spin_lifecycle_node(node_name: str, make_adapter: Callable[[Any], Any], args
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():  # see spin_node: an RCLError racing the shutdown is a shutdown
+            raise
     finally:
         if node.adapter is not None and hasattr(node.adapter, "shutdown"):
             node.adapter.shutdown()
