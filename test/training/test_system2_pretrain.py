@@ -184,3 +184,22 @@ def test_run_ablation_trains_evaluates_and_resumes(pretrained, tmp_path):
     stamp = (tmp_path / "abl" / "no_system2" / "result.json").stat().st_mtime_ns
     assert run_ablation([root / "ds"], tmp_path / "abl", **kw) == results  # measured rows are not run again
     assert (tmp_path / "abl" / "no_system2" / "result.json").stat().st_mtime_ns == stamp
+
+
+def test_init_from_fine_tunes_a_trained_policy_onto_the_pretrained_system2(pretrained, tmp_path):
+    root, _ = pretrained
+    first = train(root / "ds", "tiny", steps=2, batch_size=2, out=tmp_path / "a", threads=1, progress=False,
+                  val_fraction=0.0)
+    start = load_file(str(Path(first["checkpoint"]) / "model.safetensors"))
+    r = train(root / "ds", str(root / "s2" / "policy_preset.yaml"), steps=1, batch_size=2, out=tmp_path / "b",
+              threads=1, progress=False, val_fraction=0.0, lr=1e-12, ema_decay=0.0, init_from=first["checkpoint"])
+    tuned = load_file(str(Path(r["checkpoint"]) / "model.safetensors"))
+    vae = load_file(str(root / "s2" / "vae" / "diffusion_pytorch_model.safetensors"))
+    dit = [k for k in start if k.startswith("dit.")]
+    for k in dit:  # System 1 carried over (lr ~0: one step changes nothing)
+        torch.testing.assert_close(tuned[k], start[k])
+    torch.testing.assert_close(tuned["system2.vae.encoder.conv_in.conv.weight"], vae["encoder.conv_in.conv.weight"])
+    assert json.loads((Path(r["checkpoint"]) / "dataset.json").read_text())["init_from"] == str(first["checkpoint"])
+    with pytest.raises(ValueError, match="does not match preset"):
+        train(root / "ds", "small", steps=1, batch_size=2, out=tmp_path / "c", threads=1, progress=False,
+              val_fraction=0.0, init_from=first["checkpoint"])

@@ -99,6 +99,8 @@ def register(subparsers, bench_subparsers) -> None:
     train.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the saved weights (default 0.999)")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last")
     train.add_argument("--seed", type=int, default=0, help="init and sampling seed (default 0)")
+    train.add_argument("--init-from", help="start from this checkpoint's weights except System 2's (fine-tune a "
+                                          "trained policy onto the preset's System 2, e.g. a pretrained one)")
     train.set_defaults(func=cmd_train)
 
     ladder = bench_subparsers.add_parser(
@@ -284,7 +286,7 @@ def cmd_train(args) -> int:
 
     r = train(args.dataset, args.preset, args.steps, args.batch_size, args.out, lr=args.lr, threads=args.threads,
               seed=args.seed, save_every=args.save_every, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
-              val_fraction=args.val_fraction, ema_decay=args.ema_decay, resume=args.resume)
+              val_fraction=args.val_fraction, ema_decay=args.ema_decay, resume=args.resume, init_from=args.init_from)
     if not r["main_process"]:
         return 0
     print(f"{r['steps']} steps at {r['steps_per_s']:.2f} steps/s ({r['threads']} threads, {r['processes']} process(es), "

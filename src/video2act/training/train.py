@@ -187,13 +187,15 @@ def plot_training(losses: list[float], val: list[tuple[int, float]], success: li
 def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float = 3e-4, weight_decay: float = 1e-4,
           threads: int | None = None, seed: int = 0, save_every: int | None = None, progress: bool = True,
           eval_every: int | None = None, eval_episodes: int = 0, val_fraction: float = 0.05, ema_decay: float = 0.999,
-          resume: bool = False, max_feature_lag: int | None = None) -> dict:
+          resume: bool = False, max_feature_lag: int | None = None, init_from: str | None = None) -> dict:
     """Train (or resume) a policy; returns {"steps", "final_loss" (mean of the last 10 %), "first_loss",
     "steps_per_s", "checkpoint", "losses", "val", "success", "threads", "seconds"}.
 
     dataset_dir: one dataset folder or a list of them (one multi-task policy). save_every / eval_every:
     periods in steps (default: at the end only). max_feature_lag: oldest System 2 features paired with an
     observation in training, in steps (default: one System 2 period at the 1:8 ratio, config/eval.yaml).
+    init_from: a checkpoint whose weights start the run, except System 2's (`system2.*`: the preset's own, e.g.
+    a pretrained one): fine-tunes a trained policy onto another System 2.
     """
     import torch
     from accelerate import Accelerator
@@ -215,13 +217,30 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
     if missing:
         raise ValueError(f"preset '{preset}' needs cameras {missing} the dataset does not have ({data.cameras})")
     policy.set_normalization(**data.normalization)
+    if init_from is not None:
+        from safetensors.torch import load_file
+
+        from video2act.model.modeling_video2act import WEIGHTS_NAME
+
+        weights = {k: v for k, v in load_file(str(Path(init_from) / WEIGHTS_NAME)).items() if not k.startswith("system2.")}
+        try:
+            result = policy.load_state_dict(weights, strict=False)
+        except RuntimeError as e:  # shapes differ: another preset
+            raise ValueError(f"{init_from} does not match preset '{preset}' outside System 2: {str(e)[:300]}") from None
+        state = policy.state_dict()
+        loaded = {state[k].data_ptr() for k in weights if k in state}  # tied weights (T5's embeddings) come along
+        missing_s1 = [k for k in result.missing_keys if not k.startswith("system2.") and state[k].data_ptr() not in loaded]
+        if result.unexpected_keys or missing_s1:
+            raise ValueError(f"{init_from} does not match preset '{preset}' outside System 2: unexpected "
+                             f"{result.unexpected_keys[:3]}, missing {missing_s1[:3]}")
     if max_feature_lag is None:
         from video2act.training.evaluate import EvalSchedule
 
         max_feature_lag = EvalSchedule.from_config().system2_period_steps
     with accelerator.main_process_first():  # the main process writes the caches, the others read them
         train_sampler, val_sampler = data.samplers(policy, progress=progress and main, max_feature_lag=max_feature_lag)
-    info = data.info() | {"preset": preset, "seed": seed, "max_feature_lag": max_feature_lag}
+    info = data.info() | {"preset": preset, "seed": seed, "max_feature_lag": max_feature_lag,
+                          **({"init_from": str(init_from)} if init_from else {})}
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, steps))
