@@ -181,24 +181,9 @@ class MonitorNode:
 
 
 def main(args=None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.node import Node
+    from video2act.ros.node_main import spin_node
 
-    rclpy.init(args=args)
-    node = Node("monitor_node")
-    try:
-        MonitorNode(node)
-        rclpy.spin(node)
-    except ValueError as e:
-        print(f"monitor_node: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node("monitor_node", MonitorNode, args)
 
 
 if __name__ == "__main__":

@@ -61,25 +61,14 @@ class WebMonitorNode:
 
 
 def main(args=None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.node import Node
+    from video2act.ros.node_main import spin_node
 
-    rclpy.init(args=args)
-    node = Node("web_monitor_node")
-    try:
+    def start(node):
         monitor = WebMonitorNode(node)
         print(f"monitor page: {monitor.url}", flush=True)
-        rclpy.spin(node)
-    except ValueError as e:
-        print(f"web_monitor_node: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        return monitor
+
+    return spin_node("web_monitor_node", start, args)
 
 
 if __name__ == "__main__":
