@@ -83,11 +83,10 @@ class VideoData:
     def random_clips(self, n: int, window: int, rng: np.random.Generator) -> tuple[list, list]:
         """n (episode, frame indices) clips of `window` frames `stride` apart (clamped at the episode start,
         as System 2's first windows repeat the first frame), and their instructions."""
+        from video2act.data.windows import past_window
+
         eps = rng.integers(0, len(self.frames), n)
-        clips = []
-        for e in eps:
-            end = rng.integers(0, len(self.frames[e]))
-            clips.append((int(e), np.clip(end - self.stride * np.arange(window - 1, -1, -1), 0, None)))
+        clips = [(int(e), past_window(int(rng.integers(0, len(self.frames[e]))), window, self.stride)) for e in eps]
         return clips, [self.instructions[e] for e in eps]
 
 
