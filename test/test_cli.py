@@ -1,4 +1,5 @@
 """The `video2act` command: every sub-command answers --help (argparse wiring, no heavy imports at start)."""
+import os
 import subprocess
 import sys
 
@@ -30,6 +31,18 @@ def test_no_command_prints_help_and_fails():
     out = subprocess.run([sys.executable, "-m", "video2act.cli"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "COMMAND" in out.stdout
+
+
+def test_bad_input_is_one_clear_line_not_a_traceback(tmp_path):
+    cmd = [sys.executable, "-m", "video2act.cli", "train", "--dataset", str(tmp_path / "none"), "--steps", "1",
+           "--out", str(tmp_path / "run")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"video2act: error: {tmp_path / 'none'} is not a dataset") and "Traceback" not in out.stderr
+    assert not (tmp_path / "run").exists()
+    traced = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "VIDEO2ACT_TRACEBACK": "1"})
+    assert traced.returncode == 1 and "Traceback" in traced.stderr  # the developer's view on request
 
 
 def test_ratio_argument():

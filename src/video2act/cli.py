@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules with `register(subparsers, bench_subparsers)`; imported lazily-light (no torch at import time).
@@ -64,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    if argv is not None or os.environ.get("VIDEO2ACT_TRACEBACK"):  # called from Python (tests): exceptions propagate
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:  # bad input: the message, not a traceback
+        print(f"video2act: error: {e}\n(VIDEO2ACT_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

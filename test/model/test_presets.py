@@ -6,7 +6,7 @@ import torch
 
 from video2act.cli import main as cli_main
 from video2act.model import Video2ActConfig, Video2ActPolicy
-from video2act.model.configuration_video2act import PRESETS
+from video2act.model.configuration_video2act import PRESETS, preset_dict
 
 torch.set_num_threads(1)
 
@@ -31,6 +31,22 @@ def test_bad_preset_and_fields_raise():
         Video2ActConfig.from_dict({**d, "dit": {**d["dit"], "num_heads": 3}})
     with pytest.raises(ValueError, match="unknown Video2ActConfig keys"):
         Video2ActConfig.from_dict({**d, "depth": 3})
+
+
+def test_preset_overrides_change_only_what_they_name_and_refuse_bad_keys_and_values():
+    base = Video2ActConfig.from_preset("tiny").to_dict()
+    d = preset_dict("tiny", ["system2.motion_filter=none", "dit.num_layers=3", "use_system2=false"])
+    assert (d["system2"]["motion_filter"], d["dit"]["num_layers"], d["use_system2"]) == ("none", 3, False)
+    d["system2"]["motion_filter"], d["dit"]["num_layers"], d["use_system2"] = "fft", base["dit"]["num_layers"], True
+    assert d == base
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        preset_dict("tiny", ["system2.motion_filter"])
+    with pytest.raises(ValueError, match="unknown preset key 'system2.motion_filtre'"):
+        preset_dict("tiny", ["system2.motion_filtre=none"])
+    with pytest.raises(ValueError, match="has no section 'sytem2'"):
+        preset_dict("tiny", ["sytem2.motion_filter=none"])
+    with pytest.raises(ValueError, match="motion_filter must be one of"):
+        preset_dict("tiny", ["system2.motion_filter=lowpass"])
 
 
 def test_paper_preset_on_meta_has_paper_sizes():

@@ -84,6 +84,22 @@ def test_policy_trained_on_it_carries_system2_in_its_checkpoint(pretrained, tmp_
     assert policy.config.system2.pretrained_path is None
 
 
+def test_train_cli_set_changes_the_preset_and_keeps_it_in_the_run(pretrained, tmp_path):
+    root, _ = pretrained
+    args = ["train", "--dataset", str(root / "ds"), "--preset", str(root / "s2" / "policy_preset.yaml"), "--steps", "1",
+            "--batch-size", "2", "--val-fraction", "0"]
+    with pytest.raises(ValueError, match="unknown preset key"):
+        main(args + ["--out", str(tmp_path / "bad"), "--set", "system2.motion=none"])
+    assert not (tmp_path / "bad").exists()  # nothing written for a refused override
+    assert main(args + ["--out", str(tmp_path / "run"), "--set", "system2.motion_filter=none"]) == 0
+    written = Video2ActPolicy.from_preset(str(tmp_path / "run" / "preset.yaml"))
+    assert written.config.system2.pretrained_path == str((root / "s2").resolve())  # usable from the run folder
+    policy = Video2ActPolicy.from_pretrained(tmp_path / "run" / "checkpoints" / "last")
+    assert (policy.config.system2.motion_filter, policy.config.system2.spatial_filter) == ("none", "sobel")
+    vae = load_file(str(root / "s2" / "vae" / "diffusion_pytorch_model.safetensors"))
+    torch.testing.assert_close(policy.system2.vae.encoder.conv_in.conv.weight, vae["encoder.conv_in.conv.weight"])
+
+
 def test_pretrain_cli_refuses_a_non_empty_folder(pretrained, capsys):
     root, _ = pretrained
     with pytest.raises(SystemExit, match="not empty.*--force"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from video2act.cli import image_size_arg
 
@@ -85,7 +86,10 @@ def register(subparsers, bench_subparsers) -> None:
                     "Runs under accelerate: `accelerate launch --num_processes N -m video2act.cli train ...` "
                     "trains data-parallel.")
     train.add_argument("--dataset", required=True, nargs="+", help="dataset folder(s)")
-    train.add_argument("--preset", default="small", help="model preset (default small)")
+    train.add_argument("--preset", default="small", help="model preset: a name or a YAML path (default small)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="change one preset entry (dotted key, YAML value; repeatable), e.g. "
+                            "--set system2.motion_filter=none; the resulting preset is written to OUT/preset.yaml")
     train.add_argument("--steps", type=int, required=True, help="optimizer steps (in all, also when resuming)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per step and process (default 32)")
     train.add_argument("--out", required=True, help="run folder")
@@ -284,7 +288,18 @@ def cmd_cache(args) -> int:
 def cmd_train(args) -> int:
     from video2act.training.train import train
 
-    r = train(args.dataset, args.preset, args.steps, args.batch_size, args.out, lr=args.lr, threads=args.threads,
+    preset = args.preset
+    if args.set:  # checked before anything is written; the run folder keeps the preset it trained
+        import yaml
+
+        from video2act.model.configuration_video2act import preset_dict
+
+        d = preset_dict(preset, args.set)
+        path = Path(args.out) / "preset.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {preset} with " + " ".join(args.set) + "\n" + yaml.safe_dump(d, sort_keys=False))
+        preset = str(path)
+    r = train(args.dataset, preset, args.steps, args.batch_size, args.out, lr=args.lr, threads=args.threads,
               seed=args.seed, save_every=args.save_every, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
               val_fraction=args.val_fraction, ema_decay=args.ema_decay, resume=args.resume, init_from=args.init_from)
     if not r["main_process"]:
@@ -304,8 +319,6 @@ def cmd_eval(args) -> int:
         raise SystemExit(f"{checkpoint} records no tasks (dataset.json): name them with --task")
     out = None
     if args.out:
-        from pathlib import Path
-
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -328,8 +341,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_ladder(args) -> int:
-    from pathlib import Path
-
     from video2act.training.evaluate import checkpoint_info, evaluate
     from video2act.training.train import train
 
@@ -349,8 +360,6 @@ def cmd_ladder(args) -> int:
 
 
 def cmd_ratio_sweep(args) -> int:
-    from pathlib import Path
-
     import matplotlib
 
     matplotlib.use("Agg")

@@ -239,3 +239,29 @@ class Video2ActConfig:
             if isinstance(value, str) and not Path(value).is_absolute() and (path.parent / value).exists():
                 d[section][key] = str((path.parent / value).resolve())
         return cls.from_dict(d)
+
+
+def preset_dict(name: str, overrides=()) -> dict:
+    """A preset's config dict (pretrained paths resolved, so it can be written anywhere) with KEY=VALUE overrides:
+    dotted keys that the preset already has, YAML values (`system2.motion_filter=none`, `dit.num_layers=6`).
+    The result is checked by building the config, so a bad key or value fails here, before anything trains."""
+    import yaml
+
+    d = Video2ActConfig.from_preset(name).to_dict()
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key:
+            raise ValueError(f"a preset override is KEY=VALUE (e.g. system2.motion_filter=none). Got {item!r}")
+        *parents, leaf = key.split(".")
+        node = d
+        for depth, part in enumerate(parents):
+            if not isinstance(node.get(part), dict):
+                where = ".".join(parents[:depth]) or "the top level"
+                raise ValueError(f"unknown preset key {key!r}: {where} has no section {part!r} "
+                                 f"(sections: {sorted(k for k, v in node.items() if isinstance(v, dict))})")
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f"unknown preset key {key!r}; {'.'.join(parents) or 'the top level'} has {sorted(node)}")
+        node[leaf] = yaml.safe_load(value)
+    Video2ActConfig.from_dict(d)
+    return d

@@ -16,7 +16,6 @@ OUT/<row>/preset.yaml, OUT/<row>/run/ (training run), OUT/<row>/result.json; row
 """
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ LABELS = {
 
 def row_preset(row: str, preset: str, system2_dir: str | None) -> dict:
     """The preset dict of one ablation row (`preset` for random rows, system2_dir/policy_preset.yaml otherwise)."""
-    from video2act.model.configuration_video2act import Video2ActConfig
+    from video2act.model.configuration_video2act import preset_dict
     from video2act.training.system2_pretrain import POLICY_PRESET_NAME
 
     spec = ROWS[row]
@@ -51,14 +50,9 @@ def row_preset(row: str, preset: str, system2_dir: str | None) -> dict:
         path = Path(system2_dir) / POLICY_PRESET_NAME
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: is {system2_dir} a `video2act system2 pretrain` output folder?")
-        d = Video2ActConfig.from_preset(str(path.resolve())).to_dict()  # its relative paths resolved
-    else:
-        d = Video2ActConfig.from_preset(preset).to_dict()
-    d = copy.deepcopy(d)
-    d["use_system2"] = spec["use_system2"]
-    d["system2"]["spatial_filter"] = spec["spatial_filter"]
-    d["system2"]["motion_filter"] = spec["motion_filter"]
-    return d
+        preset = str(path.resolve())
+    return preset_dict(preset, [f"use_system2={spec['use_system2']}", f"system2.spatial_filter={spec['spatial_filter']}",
+                                f"system2.motion_filter={spec['motion_filter']}"])
 
 
 def run_ablation(datasets, out, rows=None, preset: str = "small", system2_dir: str | None = None, steps: int = 1500,
