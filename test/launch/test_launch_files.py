@@ -252,7 +252,7 @@ def test_monitor_uses_robot_state_publisher_when_installed_else_its_own_tf(tmp_p
     assert "robot_state_publisher is not installed" in note or "neither robot_state_publisher nor tf2_msgs" in note
 
 
-def test_sim_instruction_is_the_tasks_own_unless_given():
+def test_sim_instruction_is_the_tasks_own_unless_given(tmp_path):
     pytest.importorskip("launch", reason="launch is not installed (../shared/ros2-launch/install.sh)")
     from launch import LaunchContext
 
@@ -263,5 +263,12 @@ def test_sim_instruction_is_the_tasks_own_unless_given():
     context.launch_configurations.update(task="place_empty_cup", instruction="",
                                          sim_bridge_params=str(config_path("sim_bridge.yaml")))
     assert sim_instruction().perform(context) == "Place the empty cup on the coaster."
+    context.launch_configurations["instruction"] = "put the cup down"
+    assert sim_instruction().perform(context) == "put the cup down"
+    robotwin = tmp_path / "robotwin.yaml"
+    robotwin.write_text("sim_bridge_node:\n  ros__parameters:\n    backend: robotwin\n")
+    context.launch_configurations.update(instruction="", sim_bridge_params=str(robotwin))
+    with pytest.raises(Exception, match="backend robotwin .* instruction:="):
+        sim_instruction().perform(context)
     context.launch_configurations["instruction"] = "put the cup down"
     assert sim_instruction().perform(context) == "put the cup down"

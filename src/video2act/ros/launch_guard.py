@@ -158,7 +158,9 @@ def recorder_is(name: str, only_fallback: bool = False):
 def sim_instruction(task: str = "task", instruction: str = "instruction", bridge_params: str = "sim_bridge_params"):
     """A substitution for the policy nodes' instruction in sim.launch.py: the launch argument `instruction`
     when set, else the simulated task's own instruction for the bridge's seed (what `video2act sim tasks`
-    prints), so `task:=...` alone gives the policy the right instruction."""
+    prints), so `task:=...` alone gives the policy the right instruction. RoboTwin words its instructions itself
+    once its task is loaded, so with backend robotwin the argument is required (a clear launch error, not the
+    twin's wording for another simulator's scene)."""
     import yaml
     from launch.substitution import Substitution
 
@@ -171,10 +173,15 @@ def sim_instruction(task: str = "task", instruction: str = "instruction", bridge
             text = configs.get(instruction, "").strip()
             if text:
                 return text
+            from launch.substitutions.substitution_failure import SubstitutionFailure
+
             from video2act.sim.env import CobotMagicEnv
 
             with open(configs[bridge_params]) as f:
                 params = (yaml.safe_load(f) or {}).get("sim_bridge_node", {}).get("ros__parameters", {})
+            if params.get("backend", "mujoco") != "mujoco":
+                raise SubstitutionFailure(f"backend {params['backend']} ({configs[bridge_params]}) words the task's "
+                                          f"instruction itself: give it as {instruction}:='...'")
             env = CobotMagicEnv(render=False)
             try:
                 return env.reset(configs[task], int(params.get("seed", 0)))["instruction"]
