@@ -127,6 +127,8 @@ def test_ablation_rows_change_only_system2(pretrained):
     assert rows["pretrained_raw"]["system2"]["spatial_filter"] == "none"
     assert rows["pretrained_raw"]["system2"]["motion_filter"] == "none"
     assert rows["pretrained_sobel_fft"]["system2"]["pretrained_path"] == str((root / "s2").resolve())
+    assert rows["pretrained_sobel_fft_qformers"]["frozen"] == ["text_encoder", "system2_conditioning"]
+    assert rows["pretrained_sobel_fft"]["frozen"] == rows["no_system2"]["frozen"]  # the preset's own
     for name, d in rows.items():  # System 1 is identical in every row
         assert d["dit"] == rows["no_system2"]["dit"] and d["image_encoder"] == rows["no_system2"]["image_encoder"], name
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from data_helpers import write_dataset  # noqa: E402
@@ -130,7 +131,7 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
 
 
 def test_frozen_system2_tokens_are_cached_as_the_stream_computes_them(tmp_path):
-    from video2act.data.latents import cache_system2_tokens, load_system2_tokens, token_key
+    from video2act.data.latents import cache_system2_features, feature_key, load_system2_features
     from video2act.model import Video2ActConfig
 
     torch.set_num_threads(1)
@@ -140,8 +141,8 @@ def test_frozen_system2_tokens_are_cached_as_the_stream_computes_them(tmp_path):
     config.frozen, config.system2_image_condition = ("text_encoder", "system2"), False
     torch.manual_seed(0)
     policy = Video2ActPolicy(config).eval()
-    cache_system2_tokens(ds, policy, stride=2, progress=False)
-    spatial, motion = load_system2_tokens(ds, policy, stride=2)[0]
+    cache_system2_features(ds, policy, stride=2, progress=False)
+    spatial, motion = load_system2_features(ds, policy, stride=2)[0]
     assert spatial.shape == (4, 2, 8) and motion.shape == (4, 2, 8)  # steps 0, 2, 4, 6
     stream = policy.make_system2_stream()
     frames = ds.episode(0).images["head"]
@@ -153,15 +154,64 @@ def test_frozen_system2_tokens_are_cached_as_the_stream_computes_them(tmp_path):
         f = stream.compute(ds.episode(0).instruction)
         np.testing.assert_allclose(f.spatial, spatial[j], atol=1e-5)
         np.testing.assert_allclose(f.motion, motion[j], atol=1e-5)
-    key = token_key(policy)
+    key = feature_key(policy, "tokens", 2)
     with torch.no_grad():
         policy.spatial_proj.weight.add_(1.0)  # System 1 weights do not change System 2's key ...
-    assert token_key(policy) == key
+    assert feature_key(policy, "tokens", 2) == key
     with torch.no_grad():
         next(policy.system2.spatial_qformer.parameters()).add_(1.0)
-    assert token_key(policy) != key
+    assert feature_key(policy, "tokens", 2) != key
     with pytest.raises(DatasetError, match="no System 2 tokens"):  # ... System 2's do
-        load_system2_tokens(ds, policy, stride=2)
+        load_system2_features(ds, policy, stride=2)
+
+
+def test_trained_qformers_learn_on_cached_filtered_maps_that_match_the_stream(tmp_path):
+    """frozen system2_conditioning: the filtered maps are cached (float16), the Q-formers train on them with
+    System 1, the VDM and its conditioning stay as they were, and the checkpoint's System 2 gives the stream's
+    tokens from those maps."""
+    from video2act.data.latents import cache_system2_features, feature_key, load_system2_features
+    from video2act.model import Video2ActConfig
+
+    torch.set_num_threads(1)
+    write_dataset(tmp_path / "ds", lengths=(7, 5), image_size=(32, 48))
+    ds = Dataset(tmp_path / "ds")
+    d = Video2ActConfig.from_preset("tiny").to_dict() | {"frozen": ["text_encoder", "system2_conditioning"],
+                                                        "system2_image_condition": False}
+    preset = tmp_path / "preset.yaml"
+    preset.write_text(yaml.safe_dump(d))
+    with pytest.raises(ValueError, match="needs 'text_encoder' frozen"):
+        Video2ActConfig.from_dict(d | {"frozen": ["system2_conditioning"]})
+    torch.manual_seed(0)
+    policy = Video2ActPolicy(Video2ActConfig.from_dict(d)).eval()
+    assert policy.config.system2_cache == "maps"
+    cache_system2_features(ds, policy, stride=2, progress=False)
+    spatial_maps, motion_maps = load_system2_features(ds, policy, stride=2)[0]
+    assert spatial_maps.dtype == np.float16 and len(spatial_maps) == 4 and spatial_maps.ndim == 5
+    stream = policy.make_system2_stream()
+    frames = ds.episode(0).images["head"]
+    for _ in range(4):
+        stream.push(frames[0], 0.0)
+    for j, t in enumerate(range(0, 7, 2)):
+        if t:
+            stream.push(frames[t], float(t))
+        f = stream.compute(ds.episode(0).instruction)
+        with torch.no_grad():
+            sp, mo = policy.system2.tokens(torch.from_numpy(spatial_maps[j:j + 1]), torch.from_numpy(motion_maps[j:j + 1]))
+        np.testing.assert_allclose(f.spatial, sp[0].numpy(), atol=2e-2)  # float16 maps
+        np.testing.assert_allclose(f.motion, mo[0].numpy(), atol=2e-2)
+    key = feature_key(policy, "maps", 2)
+    with torch.no_grad():
+        next(policy.system2.spatial_qformer.parameters()).add_(1.0)
+    assert feature_key(policy, "maps", 2) == key  # the maps do not depend on the Q-formers they feed
+
+    r = train(tmp_path / "ds", str(preset), steps=3, batch_size=2, out=tmp_path / "run", threads=1, progress=False,
+              val_fraction=0.0, lr=1e-2, ema_decay=0.0)
+    start = Video2ActPolicy.from_preset(str(preset), seed=0).state_dict()
+    trained = Video2ActPolicy.from_pretrained(r["checkpoint"]).state_dict()
+    moved = {k for k in start if not torch.equal(start[k], trained[k])}
+    assert any(k.startswith("system2.spatial_qformer.") for k in moved)
+    assert any(k.startswith("system2.motion_qformer.") for k in moved)
+    assert not any(k.startswith(("system2.vae.", "system2.transformer.", "s2_", "encoders.text_encoder.")) for k in moved)
 
 
 def test_data_parallel_training_with_two_cpu_processes(tmp_path):

@@ -92,48 +92,59 @@ def load_latents(dataset, policy) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-TOKENS_DIR = "system2_tokens"
+FEATURE_DIRS = {"tokens": "system2_tokens", "maps": "system2_maps"}
+QFORMERS = ("system2.spatial_qformer.", "system2.motion_qformer.")
 
 
-def token_key(policy) -> str:
-    """'<preset>-<12 hex>' of everything a frozen System 2's output tokens depend on: the VAE key, the kept
-    VDM blocks, the Q-formers, the conditioning projections and text encoder, and the window layout."""
+def feature_key(policy, kind: str, stride: int) -> str:
+    """'<preset>-<12 hex>' of everything a frozen System 2's cached `kind` ("tokens" or "maps") depends on: the
+    VAE key, the kept VDM blocks, the conditioning projections and text encoder, the window layout, frame
+    stride and filters, and for tokens the Q-formers."""
     s2 = policy.config.system2
     digest = hashlib.sha256(latent_key(policy).encode())
     digest.update(json.dumps([s2.short_window, s2.long_window, s2.spatial_filter, s2.motion_filter, s2.motion_cutoff,
-                              policy.config.system2_image_condition]).encode())
+                              policy.config.system2_image_condition, int(stride)]).encode())
     prefixes = ("system2.", "s2_", "encoders.text_encoder.")
+    skip = ("system2.vae.",) + (QFORMERS if kind == "maps" else ())
     for name, tensor in sorted(policy.state_dict().items()):
-        if name.startswith(prefixes) and not name.startswith("system2.vae."):
+        if name.startswith(prefixes) and not name.startswith(skip):
             digest.update(name.encode())
             digest.update(tensor.detach().float().cpu().numpy().tobytes())
     return f"{policy.config.preset}-{digest.hexdigest()[:12]}"
 
 
-def cache_system2_tokens(dataset, policy, stride: int, progress: bool = True, batch: int = 32) -> Path:
-    """A frozen System 2's spatial / motion tokens for every `stride`-th step of every episode (the frames
-    System 2 sees at its own frame rate), computed once per dataset and System 2; returns the folder.
+def _feature_dir(dataset, policy, stride: int) -> tuple[str, Path]:
+    kind = policy.config.system2_cache
+    if kind is None:
+        raise ValueError("System 2 features are cached only for fixed conditioning (config.frozen names 'system2' "
+                         "or 'system2_conditioning'); otherwise training runs System 2 on cached latents")
+    return kind, Path(dataset.root) / FEATURE_DIRS[kind] / feature_key(policy, kind, stride)
 
-    DIR/system2_tokens/<key>/episode_000000.npz: spatial (ceil(T/stride), Ns, D), motion (.., Nm, D); row j
-    holds the tokens System 2 gives from the windows ending at step j * stride (data/windows.py).
+
+def cache_system2_features(dataset, policy, stride: int, progress: bool = True, batch: int = 32) -> Path:
+    """A frozen System 2's features for every `stride`-th step of every episode (the frames System 2 sees at
+    its own frame rate), computed once per dataset and System 2; returns the folder. What is cached follows
+    config.system2_cache: the Q-former tokens, or (Q-formers trained) the filtered maps they read, float16.
+
+    DIR/system2_tokens/<key>/episode_000000.npz: spatial (ceil(T/stride), Ns, D), motion (.., Nm, D);
+    DIR/system2_maps/<key>/episode_000000.npz: spatial (ceil(T/stride), D, T_s', h, w), motion (.., D, T_l', h', w');
+    row j holds what System 2 gives from the windows ending at step j * stride (data/windows.py).
     """
     import torch
     from tqdm import tqdm
 
     from video2act.data.windows import past_window
 
-    if "system2" not in policy.config.frozen:
-        raise ValueError("System 2 tokens are cached only for a frozen System 2 (config.frozen has no 'system2')")
+    kind, folder = _feature_dir(dataset, policy, stride)
     cache_latents(dataset, policy, progress=progress)
     latents = load_latents(dataset, policy)
-    folder = Path(dataset.root) / TOKENS_DIR / token_key(policy)
     folder.mkdir(parents=True, exist_ok=True)
     s2 = policy.config.system2
     todo = [i for i in range(len(dataset)) if not (folder / episode_file(i)).is_file()]
     was_training = policy.training
     policy.eval()
     try:
-        for i in tqdm(todo, desc="System 2 tokens", unit="ep", disable=not progress or not todo):
+        for i in tqdm(todo, desc=f"System 2 {kind}", unit="ep", disable=not progress or not todo):
             high, low = latents[i]
             instruction = dataset.episode(i).instruction
             steps = np.arange(0, len(high), stride)
@@ -146,9 +157,13 @@ def cache_system2_tokens(dataset, policy, stride: int, progress: bool = True, ba
                     lo = torch.from_numpy(np.stack([low[past_window(t, s2.long_window, stride)] for t in ts]))
                     n = len(ts)
                     cond = policy.system2_condition(text.expand(n, -1, -1), text_mask.expand(n, -1), None)
-                    sp, mo = policy.system2(h.permute(0, 2, 1, 3, 4), lo.permute(0, 2, 1, 3, 4), *cond)
-                    spatial.append(sp.float().numpy())
-                    motion.append(mo.float().numpy())
+                    args = (h.permute(0, 2, 1, 3, 4), lo.permute(0, 2, 1, 3, 4), *cond)
+                    if kind == "tokens":
+                        sp, mo = (x.float().numpy() for x in policy.system2(*args))
+                    else:  # half the disk and memory; the Q-formers read them back as float32
+                        sp, mo = (x.half().numpy() for x in policy.system2.filtered_maps(*args))
+                    spatial.append(sp)
+                    motion.append(mo)
             tmp = folder / f"tmp_{episode_file(i)}"
             np.savez(tmp, spatial=np.concatenate(spatial), motion=np.concatenate(motion))
             tmp.replace(folder / episode_file(i))
@@ -157,17 +172,17 @@ def cache_system2_tokens(dataset, policy, stride: int, progress: bool = True, ba
     return folder
 
 
-def load_system2_tokens(dataset, policy, stride: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(spatial (T', Ns, D), motion (T', Nm, D)), ...] per episode from cache_system2_tokens."""
-    folder = Path(dataset.root) / TOKENS_DIR / token_key(policy)
+def load_system2_features(dataset, policy, stride: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(spatial (T', ...), motion (T', ...)), ...] per episode from cache_system2_features."""
+    kind, folder = _feature_dir(dataset, policy, stride)
     out = []
     for i, length in enumerate(dataset.lengths):
         path = folder / episode_file(i)
         if not path.is_file():
-            raise DatasetError(f"no System 2 tokens for episode {i} under {folder}")
+            raise DatasetError(f"no System 2 {kind} for episode {i} under {folder}")
         with np.load(path) as z:
             spatial, motion = z["spatial"], z["motion"]
         if len(spatial) != -(-length // stride):
-            raise DatasetError(f"{path} holds {len(spatial)} token rows, the episode needs {-(-length // stride)}")
+            raise DatasetError(f"{path} holds {len(spatial)} {kind} rows, the episode needs {-(-length // stride)}")
         out.append((spatial, motion))
     return out

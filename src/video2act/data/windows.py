@@ -5,7 +5,8 @@
     high latents   T_s frames ending at t       every `frame_stride`-th frame (the System 2 frame rate,
     low latents    T_l frames ending at t       robot.yaml rates.system2_frame_hz); before the episode
                                                 start the first frame repeated (eval primes the same way)
-    or, for a frozen System 2, its cached tokens from the windows ending at the newest System 2 frame at
+    or, for a frozen System 2, its cached tokens (or filtered maps, when the Q-formers train) from the
+    windows ending at the newest System 2 frame at
     or before t - lag, lag drawn in [0, max_feature_lag] steps: System 1 acts on features that are as old
     as System 2's period and latency make them on the robot
     objects        true object poses at t (when the dataset has them)
@@ -43,12 +44,16 @@ class WindowSampler:
     """
 
     def __init__(self, episodes, latents, chunk_size: int, short_window: int, long_window: int, stride: int = 1,
-                 tokens=None, max_feature_lag: int = 0):
+                 tokens=None, max_feature_lag: int = 0, features: str = "tokens"):
         source = tokens if tokens is not None else latents
         if source is None or len(episodes) != len(source) or not episodes:
             raise ValueError(f"need one latent (or token) pair per episode. Got {len(episodes)} episodes, "
                              f"{None if source is None else len(source)} pairs")
+        if features not in ("tokens", "maps"):
+            raise ValueError(f"features must be 'tokens' or 'maps'. Got {features!r}")
         self.episodes, self.latents, self.tokens = episodes, latents, tokens
+        # batch keys of the cached pairs: Q-former tokens, or the filtered maps the Q-formers read
+        self.feature_keys = ("spatial", "motion") if features == "tokens" else ("spatial_maps", "motion_maps")
         self.max_feature_lag = int(max_feature_lag)
         self.with_objects = all(e.objects is not None for e in episodes)
         self.chunk_size, self.short_window, self.long_window = int(chunk_size), int(short_window), int(long_window)
@@ -61,8 +66,9 @@ class WindowSampler:
 
     def item(self, episode: int, t: int, lag: int = 0) -> dict:
         """One sample (no batch axis): images {cam: (H, W, 3)}, state (14,), action (H, 14), instruction, and
-        high (C, T_s, h, w) + low (C, T_l, h', w') latents, or spatial (Ns, D) + motion (Nm, D) tokens from
-        System 2's newest frame at or before t - lag; objects (D_obj,) where the dataset has them."""
+        high (C, T_s, h, w) + low (C, T_l, h', w') latents, or spatial (Ns, D) + motion (Nm, D) tokens (or
+        spatial_maps (D, T_s', h, w) + motion_maps (D, T_l', h', w')) from System 2's newest frame at or before
+        t - lag; objects (D_obj,) where the dataset has them."""
         ep = self.episodes[episode]
         out = {
             "images": {cam: img[t] for cam, img in ep.images.items()},
@@ -73,7 +79,7 @@ class WindowSampler:
         if self.tokens is not None:
             spatial, motion = self.tokens[episode]
             j = max(0, t - lag) // self.stride
-            out.update(spatial=spatial[j], motion=motion[j])
+            out.update(zip(self.feature_keys, (spatial[j], motion[j])))
         else:
             high, low = self.latents[episode]
             out.update(high=high[past_window(t, self.short_window, self.stride)].transpose(1, 0, 2, 3),
@@ -95,7 +101,7 @@ class WindowSampler:
             "action": torch.from_numpy(np.stack([it["action"] for it in items])),
             "instruction": [it["instruction"] for it in items],
         }
-        keys = {"spatial": "spatial", "motion": "motion", "high": "high_latents", "low": "low_latents", "objects": "objects"}
+        keys = {**{k: k for k in self.feature_keys}, "high": "high_latents", "low": "low_latents", "objects": "objects"}
         for key, name in keys.items():
             if key in items[0]:
                 out[name] = torch.from_numpy(np.stack([it[key] for it in items]))

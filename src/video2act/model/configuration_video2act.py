@@ -20,7 +20,7 @@ PRESETS = ("paper", "small", "small_oracle", "tiny")
 SCHEDULERS = ("ddim", "dpm")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 IMAGE_ENCODERS = ("siglip", "keypoints", "objects")
-FREEZABLE = ("text_encoder", "system2")
+FREEZABLE = ("text_encoder", "system2", "system2_conditioning")
 
 
 @dataclass
@@ -125,9 +125,11 @@ class Video2ActConfig:
         chunk_size: actions per chunk (H).
         action_dim, state_dim: 14-d layout [left j1..j6, left gripper, right j1..j6, right gripper].
         cameras: camera names System 1 reads; System 2 uses the first one (the head camera).
-        frozen: parts that are not trained ("text_encoder", "system2": its Q-formers and conditioning
-            projections; the VDM itself is always frozen). Frozen parts are computed once per dataset in training
-            (text tokens per instruction, System 2 tokens per frame window).
+        frozen: parts that are not trained ("text_encoder"; "system2": its Q-formers and conditioning
+            projections; "system2_conditioning": the conditioning projections only, the Q-formers train with
+            System 1 as in the paper; the VDM itself is always frozen). Frozen parts are computed once per
+            dataset in training (text tokens per instruction; System 2 tokens per frame window, or with
+            system2_conditioning its filtered maps, the Q-formers' input).
         system2_image_condition: feed the head camera's image-encoder tokens into System 2's conditioning (the
             paper feeds SigLIP embeddings); off when the image encoder is trained, so System 2 stays cacheable.
         use_system2: False leaves System 2's tokens out of System 1's context (the ablation's "no System 2" row;
@@ -161,6 +163,9 @@ class Video2ActConfig:
         unknown = sorted(set(self.frozen) - set(FREEZABLE))
         if unknown:
             raise ValueError(f"frozen may name {list(FREEZABLE)}. Got {unknown}")
+        if "system2_conditioning" in self.frozen and "text_encoder" not in self.frozen:
+            raise ValueError("frozen 'system2_conditioning' needs 'text_encoder' frozen too: System 2 is conditioned "
+                             "on the text encoder, and its filtered maps are cached only for fixed conditioning")
         if self.system2_image_condition and self.image_encoder.type != "siglip":
             raise ValueError("system2_image_condition needs the 'siglip' image encoder (System 2 is conditioned on "
                              f"its patch tokens). Got image_encoder.type {self.image_encoder.type!r}")
@@ -183,6 +188,14 @@ class Video2ActConfig:
     @property
     def text_dim(self) -> int:
         return int(self.text_encoder.config["d_model"])
+
+    @property
+    def system2_cache(self) -> str | None:
+        """What training caches of System 2 per frame window: "tokens" (all of it frozen), "maps" (the Q-formers
+        train on cached filtered maps) or None (conditioning trained: latents only, the VDM runs every step)."""
+        if "system2" in self.frozen:
+            return "tokens"
+        return "maps" if "system2_conditioning" in self.frozen else None
 
     @property
     def head_camera(self) -> str:

@@ -101,8 +101,9 @@ class Video2ActPolicy(nn.Module):
             self.load_state_dict(state, strict=False)
         if "text_encoder" in config.frozen:
             self.encoders.text_encoder.requires_grad_(False)
-        if "system2" in config.frozen:
-            for module in (self.system2, self.s2_text_proj, self.s2_image_proj, self.s2_pooled_proj):
+        if config.system2_cache is not None:  # fixed conditioning (and with "system2" the Q-formers too)
+            frozen = [self.s2_text_proj, self.s2_image_proj, self.s2_pooled_proj]
+            for module in frozen + ([self.system2] if config.system2_cache == "tokens" else []):
                 module.requires_grad_(False)
         self.dit = Video2ActDiT(
             action_dim=config.action_dim,
@@ -403,8 +404,9 @@ class Video2ActPolicy(nn.Module):
             images: {camera: (B, H, W, 3) uint8}; state: (B, S) raw; action: (B, H, A) raw;
             instruction: list of B strings;
             System 2 tokens, either precomputed `spatial` (B, Ns, D_tok) and `motion` (B, Nm, D_tok) (a frozen
-            System 2's cache), or cached VAE latents `high_latents` (B, C, T_s, h, w) and `low_latents`
-            (B, C, T_l, h', w') run through the frozen truncated VDM and the Q-formers;
+            System 2's cache), or cached filtered maps `spatial_maps` (B, D, T_s', h, w) and `motion_maps`
+            (B, D, T_l', h', w') run through the Q-formers, or cached VAE latents `high_latents` (B, C, T_s, h, w)
+            and `low_latents` (B, C, T_l, h', w') run through the frozen truncated VDM and the Q-formers;
             optional `objects` (B, OBJECT_DIM) true object poses (oracle encoder input / auxiliary target);
             optional `noise` (B, H, A) and `timesteps` (B,) to evaluate the loss at fixed draws.
         Returns:
@@ -414,6 +416,8 @@ class Video2ActPolicy(nn.Module):
         text, text_mask = self.encode_instructions(list(batch["instruction"]))
         if "spatial" in batch:
             spatial, motion = batch["spatial"].to(self.device), batch["motion"].to(self.device)
+        elif "spatial_maps" in batch:
+            spatial, motion = self.system2.tokens(batch["spatial_maps"].to(self.device), batch["motion_maps"].to(self.device))
         else:
             cond = self.system2_condition(text, text_mask, pixels[:, 0])
             spatial, motion = self.system2(batch["high_latents"].to(self.device), batch["low_latents"].to(self.device), *cond)

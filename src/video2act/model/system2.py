@@ -455,7 +455,7 @@ class System2FeatureExtractor(nn.Module):
             f"got {tuple(getattr(latents, 'shape', ()))}",
         )
 
-    def forward(
+    def filtered_maps(
         self,
         high_latents: torch.Tensor,
         low_latents: torch.Tensor,
@@ -463,7 +463,7 @@ class System2FeatureExtractor(nn.Module):
         cond_mask: torch.Tensor,
         pooled: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Spatial and motion tokens from the two latent windows.
+        """The truncated VDM's features of the two latent windows through the spatial and motion filters.
 
         Args:
             high_latents: (B, C_lat, T_s, H_hi / 8, W_hi / 8) newest short window at high res.
@@ -471,8 +471,8 @@ class System2FeatureExtractor(nn.Module):
             cond_tokens, cond_mask, pooled: see :meth:`vdm_hidden_states`.
 
         Returns:
-            spatial (B, num_spatial_tokens, token_dim), motion (B, num_motion_tokens, token_dim).
-            ``last_heatmaps`` then holds {"spatial": (B, T_s, h, w), "motion": (B, T_l, h, w)} in [0, 1].
+            spatial maps (B, D, T_s', h, w), motion maps (B, D, T_l', h', w'), float32. ``last_heatmaps`` then
+            holds {"spatial": (B, T_s', h, w), "motion": (B, T_l', h', w')} in [0, 1].
         """
         cfg = self.config
         self._check_latents(high_latents, cfg.short_window, cfg.high_res, "high_latents")
@@ -490,11 +490,28 @@ class System2FeatureExtractor(nn.Module):
                 "spatial": _normalise_maps(spatial_maps.abs().mean(dim=1)),  # (B, Ts, h, w)
                 "motion": _normalise_maps(motion_maps.abs().mean(dim=1)),  # (B, Tl, h, w)
             }
+        return spatial_maps, motion_maps
+
+    def tokens(self, spatial_maps: torch.Tensor, motion_maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Filtered maps (B, D, T', h, w) -> Q-former tokens: spatial (B, Ns, token_dim), motion (B, Nm, token_dim)."""
+        spatial_maps, motion_maps = spatial_maps.float(), motion_maps.float()
         spatial = self.spatial_qformer(
             spatial_maps.flatten(2).transpose(1, 2), grid=tuple(spatial_maps.shape[2:])
         )  # (B, Ns, token_dim)
         motion = self.motion_qformer(motion_maps.flatten(2).transpose(1, 2), grid=tuple(motion_maps.shape[2:]))
         return spatial, motion
+
+    def forward(
+        self,
+        high_latents: torch.Tensor,
+        low_latents: torch.Tensor,
+        cond_tokens: torch.Tensor,
+        cond_mask: torch.Tensor,
+        pooled: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spatial (B, Ns, token_dim) and motion (B, Nm, token_dim) tokens from the two latent windows (shapes of
+        :meth:`filtered_maps`, then :meth:`tokens`)."""
+        return self.tokens(*self.filtered_maps(high_latents, low_latents, cond_tokens, cond_mask, pooled))
 
 
 def _frame_to_tensor(frame, resolution: tuple[int, int]) -> torch.Tensor:

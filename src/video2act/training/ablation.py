@@ -10,6 +10,8 @@ changes:
     pretrained_sobel      ... Sobel spatial filter only
     pretrained_fft        ... FFT temporal high-pass only
     pretrained_sobel_fft  ... both filters (the paper's System 2)
+    pretrained_sobel_qformers, pretrained_sobel_fft_qformers
+                          ... with the Q-formers trained with System 1 (as in the paper) instead of frozen
 
 OUT/<row>/preset.yaml, OUT/<row>/run/ (training run), OUT/<row>/result.json; rows with a result are skipped
 (a killed bench resumes). OUT/results.json, OUT/ablation.png and OUT/ablation.md hold the table.
@@ -27,6 +29,10 @@ ROWS = {
     "pretrained_sobel": {"pretrained": True, "use_system2": True, "spatial_filter": "sobel", "motion_filter": "none"},
     "pretrained_fft": {"pretrained": True, "use_system2": True, "spatial_filter": "none", "motion_filter": "fft"},
     "pretrained_sobel_fft": {"pretrained": True, "use_system2": True, "spatial_filter": "sobel", "motion_filter": "fft"},
+    "pretrained_sobel_qformers": {"pretrained": True, "use_system2": True, "spatial_filter": "sobel",
+                                  "motion_filter": "none", "train_qformers": True},
+    "pretrained_sobel_fft_qformers": {"pretrained": True, "use_system2": True, "spatial_filter": "sobel",
+                                      "motion_filter": "fft", "train_qformers": True},
 }
 LABELS = {
     "no_system2": "no System 2 features",
@@ -35,6 +41,8 @@ LABELS = {
     "pretrained_sobel": "pretrained, Sobel only",
     "pretrained_fft": "pretrained, FFT only",
     "pretrained_sobel_fft": "pretrained, Sobel + FFT",
+    "pretrained_sobel_qformers": "pretrained, Sobel only, Q-formers trained",
+    "pretrained_sobel_fft_qformers": "pretrained, Sobel + FFT, Q-formers trained",
 }
 
 
@@ -51,8 +59,11 @@ def row_preset(row: str, preset: str, system2_dir: str | None) -> dict:
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: is {system2_dir} a `video2act system2 pretrain` output folder?")
         preset = str(path.resolve())
-    return preset_dict(preset, [f"use_system2={spec['use_system2']}", f"system2.spatial_filter={spec['spatial_filter']}",
-                                f"system2.motion_filter={spec['motion_filter']}"])
+    overrides = [f"use_system2={spec['use_system2']}", f"system2.spatial_filter={spec['spatial_filter']}",
+                 f"system2.motion_filter={spec['motion_filter']}"]
+    if spec.get("train_qformers"):
+        overrides.append("frozen=[text_encoder, system2_conditioning]")
+    return preset_dict(preset, overrides)
 
 
 def run_ablation(datasets, out, rows=None, preset: str = "small", system2_dir: str | None = None, steps: int = 1500,

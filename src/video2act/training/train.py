@@ -1,7 +1,8 @@
 """Train a Video2Act policy on one or more datasets (video2act.data format).
 
     dataset stats -> policy.set_normalization; what is frozen is computed once per dataset: System 2 VAE
-    latents (data/latents.py), and for a frozen System 2 its tokens per frame window, text tokens per
+    latents (data/latents.py), and for a frozen System 2 its tokens (or, Q-formers trained, its filtered
+    maps) per frame window, text tokens per
     instruction; each step: a batch of windows (data/windows.py) -> policy.forward -> AdamW (warm-up,
     cosine decay to 10 %), gradients clipped at 1, EMA of the weights (what checkpoints hold).
 
@@ -82,15 +83,15 @@ class TrainingData:
 
     def samplers(self, policy, progress: bool = True, max_feature_lag: int = 0):
         """(train sampler, validation sampler or None) with System 2 inputs cached for `policy`."""
-        from video2act.data.latents import cache_latents, cache_system2_tokens, load_latents, load_system2_tokens
+        from video2act.data.latents import cache_latents, cache_system2_features, load_latents, load_system2_features
         from video2act.data.windows import WindowSampler, frame_stride
 
         stride = frame_stride(self.fps)
         latents, tokens = [], []
         for ds in self.datasets:
-            if "system2" in policy.config.frozen:
-                cache_system2_tokens(ds, policy, stride, progress=progress)
-                tokens += load_system2_tokens(ds, policy, stride)
+            if policy.config.system2_cache is not None:
+                cache_system2_features(ds, policy, stride, progress=progress)
+                tokens += load_system2_features(ds, policy, stride)
             else:
                 cache_latents(ds, policy, progress=progress)
                 latents += load_latents(ds, policy)
@@ -102,7 +103,8 @@ class TrainingData:
                 return None
             return WindowSampler([self.episodes[i] for i in idx], [latents[i] for i in idx] if latents else None,
                                  policy.config.chunk_size, s2.short_window, s2.long_window, stride=stride,
-                                 tokens=[tokens[i] for i in idx] if tokens else None, max_feature_lag=max_feature_lag)
+                                 tokens=[tokens[i] for i in idx] if tokens else None, max_feature_lag=max_feature_lag,
+                                 features=policy.config.system2_cache or "tokens")
 
         return make(False), make(True)
 
