@@ -144,6 +144,30 @@ def test_ablation_table(tmp_path):
     assert (tmp_path / "ablation.png").is_file() and json.loads((tmp_path / "results.json").read_text()) == results
 
 
+def test_ablation_merges_training_seeds_into_one_table(tmp_path):
+    from video2act.training.ablation import merge_results
+
+    def result(folder, row, seed, success):
+        (tmp_path / folder / row).mkdir(parents=True)
+        r = {"row": row, "label": row.replace("_", " "), "seed": seed, "episodes": 50, "final_loss": 0.3,
+             "success": {"place_empty_cup": success}}
+        (tmp_path / folder / row / "result.json").write_text(json.dumps(r))
+
+    result("seed0", "pretrained_sobel", 0, 0.64)
+    result("seed0", "no_system2", 0, 0.6)
+    result("seed1", "pretrained_sobel", 1, 0.44)
+    results = merge_results([tmp_path / "seed0", tmp_path / "seed1"])
+    assert [(r["row"], r["seed"]) for r in results] == [("no_system2", 0), ("pretrained_sobel", 0), ("pretrained_sobel", 1)]
+    md = write_table(results, tmp_path / "merged")
+    assert "| no system2 | 60 % (30/50) | 0.3000 |" in md
+    assert "| pretrained sobel | 54 % (seed 0: 64 %, seed 1: 44 %) | 0.3000 |" in md
+    assert (tmp_path / "merged" / "ablation.png").is_file()
+    with pytest.raises(FileNotFoundError, match="no measured ablation row"):
+        merge_results([tmp_path / "merged"])
+    assert main(["bench", "ablation", "--merge", str(tmp_path / "seed0"), "--out", str(tmp_path / "m2")]) == 0
+    assert "| no system2 | 60 % (30/50)" in (tmp_path / "m2" / "ablation.md").read_text()
+
+
 def test_use_system2_false_leaves_the_tokens_out():
     on = Video2ActPolicy.from_preset("tiny", seed=0)
     off_config = on.config

@@ -116,8 +116,33 @@ def run_ablation(datasets, out, rows=None, preset: str = "small", system2_dir: s
     return results
 
 
+def merge_results(folders) -> list[dict]:
+    """The measured rows of several ablation folders (e.g. one per training seed), in ROWS order then by seed."""
+    results = []
+    for folder in folders:
+        found = sorted(Path(folder).glob("*/result.json"))
+        if not found:
+            raise FileNotFoundError(f"{folder} holds no measured ablation row (<row>/result.json)")
+        results += [json.loads(p.read_text()) for p in found]
+    order = {row: k for k, row in enumerate(ROWS)}
+    return sorted(results, key=lambda r: (order.get(r["row"], len(order)), r.get("seed", 0)))
+
+
+def _cell(runs: list[dict], task: str) -> str:
+    """'64 % (32/50)' for one run; '54 % (seed 0: 64 %, seed 1: 44 %)' (the mean, then each seed) for several."""
+    measured = [r for r in runs if task in r["success"]]
+    if not measured:
+        return "-"
+    if len(measured) == 1:
+        r = measured[0]
+        return f"{100 * r['success'][task]:.0f} % ({round(r['success'][task] * r['episodes'])}/{r['episodes']})"
+    mean = sum(r["success"][task] for r in measured) / len(measured)
+    return f"{100 * mean:.0f} % (" + ", ".join(f"seed {r.get('seed', '?')}: {100 * r['success'][task]:.0f} %" for r in measured) + ")"
+
+
 def write_table(results: list[dict], out: Path) -> str:
-    """results.json, ablation.md (markdown table) and ablation.png (bars per task); returns the markdown."""
+    """results.json, ablation.md (markdown table) and ablation.png (bars per task: the mean over training
+    seeds, a dot per seed) from one result per row and seed; returns the markdown."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -125,21 +150,32 @@ def write_table(results: list[dict], out: Path) -> str:
     import numpy as np
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     tasks = sorted({t for r in results for t in r["success"]})
+    rows: dict[str, list[dict]] = {}
+    for r in results:
+        rows.setdefault(r["row"], []).append(r)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     head = "| System 2 | " + " | ".join(tasks) + " | final loss |\n|---|" + "---|" * (len(tasks) + 1) + "\n"
-    body = "".join(f"| {r['label']} | " + " | ".join(
-        f"{100 * r['success'][t]:.0f} % ({round(r['success'][t] * r['episodes'])}/{r['episodes']})" if t in r["success"]
-        else "-" for t in tasks) + f" | {r['final_loss']:.4f} |\n" for r in results)
+    body = "".join(f"| {runs[0]['label']} | " + " | ".join(_cell(runs, t) for t in tasks)
+                   + f" | {np.mean([r['final_loss'] for r in runs]):.4f} |\n" for runs in rows.values())
     markdown = head + body
     (out / "ablation.md").write_text(markdown)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(results), 3.6))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rows), 3.6))
     width = 0.8 / max(1, len(tasks))
-    x = np.arange(len(results))
+    x = np.arange(len(rows))
     for k, t in enumerate(tasks):
-        ax.bar(x + k * width, [100 * r["success"].get(t, np.nan) for r in results], width, label=t)
-    ax.set_xticks(x + width * (len(tasks) - 1) / 2, [r["label"].replace(", ", "\n") for r in results], fontsize=7)
+        per_row = [[100 * r["success"][t] for r in runs if t in r["success"]] for runs in rows.values()]
+        ax.bar(x + k * width, [np.mean(v) if v else np.nan for v in per_row], width, label=t)
+        for i, v in enumerate(per_row):
+            if len(v) > 1:
+                ax.plot([x[i] + k * width] * len(v), v, "k.", ms=6)
+    labels = [runs[0]["label"].replace(", ", "\n") for runs in rows.values()]
+    ax.set_xticks(x + width * (len(tasks) - 1) / 2, labels, fontsize=7)
+    seeds = sorted({r.get("seed", 0) for r in results})
     ax.set_ylabel(f"success over {results[0]['episodes']} seeds (%)" if results else "success (%)")
+    if len(seeds) > 1:
+        ax.set_title(f"bars: mean over training seeds {seeds} where measured; dots: each seed", fontsize=8)
     ax.set_ylim(0, 105)
     ax.legend(fontsize=8)
     fig.tight_layout()
