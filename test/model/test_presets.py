@@ -31,6 +31,8 @@ def test_bad_preset_and_fields_raise():
         Video2ActConfig.from_dict({**d, "dit": {**d["dit"], "num_heads": 3}})
     with pytest.raises(ValueError, match="unknown Video2ActConfig keys"):
         Video2ActConfig.from_dict({**d, "depth": 3})
+    with pytest.raises(ValueError, match="system2_image_condition: false"):
+        Video2ActConfig.from_dict({**d, "frozen": ["text_encoder", "system2_conditioning"], "system2_image_condition": True})
 
 
 def test_preset_overrides_change_only_what_they_name_and_refuse_bad_keys_and_values():

@@ -166,6 +166,9 @@ class Video2ActConfig:
         if "system2_conditioning" in self.frozen and "text_encoder" not in self.frozen:
             raise ValueError("frozen 'system2_conditioning' needs 'text_encoder' frozen too: System 2 is conditioned "
                              "on the text encoder, and its filtered maps are cached only for fixed conditioning")
+        if self.system2_image_condition and self.system2_cache is not None:
+            raise ValueError(f"frozen {list(self.frozen)} caches System 2's features per frame window from the "
+                             "instruction alone: set system2_image_condition: false (or leave System 2 unfrozen)")
         if self.system2_image_condition and self.image_encoder.type != "siglip":
             raise ValueError("system2_image_condition needs the 'siglip' image encoder (System 2 is conditioned on "
                              f"its patch tokens). Got image_encoder.type {self.image_encoder.type!r}")

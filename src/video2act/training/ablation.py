@@ -62,7 +62,8 @@ def row_preset(row: str, preset: str, system2_dir: str | None) -> dict:
     overrides = [f"use_system2={spec['use_system2']}", f"system2.spatial_filter={spec['spatial_filter']}",
                  f"system2.motion_filter={spec['motion_filter']}"]
     if spec.get("train_qformers"):
-        overrides.append("frozen=[text_encoder, system2_conditioning]")
+        # the maps are cached per frame window from the instruction alone (a no-op for the small preset)
+        overrides += ["frozen=[text_encoder, system2_conditioning]", "system2_image_condition=false"]
     return preset_dict(preset, overrides)
 
 
