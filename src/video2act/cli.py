@@ -65,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if argv is not None or os.environ.get("VIDEO2ACT_TRACEBACK"):  # called from Python (tests): exceptions propagate
-        return int(args.func(args) or 0)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as e:  # bad input: the message, not a traceback
+        if argv is not None or os.environ.get("VIDEO2ACT_TRACEBACK"):  # called from Python (tests), or asked for
+            raise
         print(f"video2act: error: {e}\n(VIDEO2ACT_TRACEBACK=1 shows where)", file=sys.stderr)
         return 1
 
