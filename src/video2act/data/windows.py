@@ -10,6 +10,8 @@
     or before t - lag, lag drawn in [0, max_feature_lag] steps: System 1 acts on features that are as old
     as System 2's period and latency make them on the robot
     objects        true object poses at t (when the dataset has them)
+    keyframes      where each arm next grasps / releases after t, from the recorded joints (data.keyframes;
+                   when asked for: any dataset has them)
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ class WindowSampler:
     """
 
     def __init__(self, episodes, latents, chunk_size: int, short_window: int, long_window: int, stride: int = 1,
-                 tokens=None, max_feature_lag: int = 0, features: str = "tokens"):
+                 tokens=None, max_feature_lag: int = 0, features: str = "tokens", keyframes: bool = False):
         source = tokens if tokens is not None else latents
         if source is None or len(episodes) != len(source) or not episodes:
             raise ValueError(f"need one latent (or token) pair per episode. Got {len(episodes)} episodes, "
@@ -56,6 +58,12 @@ class WindowSampler:
         self.feature_keys = ("spatial", "motion") if features == "tokens" else ("spatial_maps", "motion_maps")
         self.max_feature_lag = int(max_feature_lag)
         self.with_objects = all(e.objects is not None for e in episodes)
+        if keyframes:
+            from video2act.data.keyframes import keyframe_targets
+
+            self.keyframes = [keyframe_targets(e.state, e.action) for e in episodes]  # (T, 12) per episode
+        else:
+            self.keyframes = None
         self.chunk_size, self.short_window, self.long_window = int(chunk_size), int(short_window), int(long_window)
         self.stride = int(stride)
         # every (episode, step) pair is one sample
@@ -68,7 +76,7 @@ class WindowSampler:
         """One sample (no batch axis): images {cam: (H, W, 3)}, state (14,), action (H, 14), instruction, and
         high (C, T_s, h, w) + low (C, T_l, h', w') latents, or spatial (Ns, D) + motion (Nm, D) tokens (or
         spatial_maps (D, T_s', h, w) + motion_maps (D, T_l', h', w')) from System 2's newest frame at or before
-        t - lag; objects (D_obj,) where the dataset has them."""
+        t - lag; objects (D_obj,) where the dataset has them; keyframes (12,) when asked for."""
         ep = self.episodes[episode]
         out = {
             "images": {cam: img[t] for cam, img in ep.images.items()},
@@ -86,6 +94,8 @@ class WindowSampler:
                        low=low[past_window(t, self.long_window, self.stride)].transpose(1, 0, 2, 3))
         if self.with_objects:
             out["objects"] = ep.objects[t]
+        if self.keyframes is not None:
+            out["keyframes"] = self.keyframes[episode][t]
         return out
 
     def batch(self, pairs, lags=None) -> dict:
@@ -101,7 +111,8 @@ class WindowSampler:
             "action": torch.from_numpy(np.stack([it["action"] for it in items])),
             "instruction": [it["instruction"] for it in items],
         }
-        keys = {**{k: k for k in self.feature_keys}, "high": "high_latents", "low": "low_latents", "objects": "objects"}
+        keys = {**{k: k for k in self.feature_keys}, "high": "high_latents", "low": "low_latents", "objects": "objects",
+                "keyframes": "keyframes"}
         for key, name in keys.items():
             if key in items[0]:
                 out[name] = torch.from_numpy(np.stack([it[key] for it in items]))

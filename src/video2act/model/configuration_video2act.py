@@ -136,7 +136,11 @@ class Video2ActConfig:
             System 2 is still built, so checkpoints keep one layout).
         object_aux_weight: weight of the keypoint supervision: where a dataset has the true object poses (the
             twin's), the head camera's first keypoint maps are trained to peak at the objects' projections
-            (keypoints.KeypointImageEncoder.heatmap_loss). Training only; acting reads images alone.
+            (keypoints.KeypointImageEncoder.heatmap_loss). Training only; acting reads images alone. A label
+            no real dataset has: an option for the twin, never the shipped recipe.
+        keyframe_aux_weight: the same supervision from what every dataset records: the head camera's first
+            four maps learn to peak where each arm next grasps / releases, found from the gripper commands and
+            the fingertips' forward kinematics (data.keyframes). Training only.
     """
 
     preset: str
@@ -154,6 +158,7 @@ class Video2ActConfig:
     frozen: tuple = ()
     system2_image_condition: bool = True
     object_aux_weight: float = 0.0
+    keyframe_aux_weight: float = 0.0
     use_system2: bool = True
     extra: dict = field(default_factory=dict)
 
@@ -174,6 +179,11 @@ class Video2ActConfig:
                              f"its patch tokens). Got image_encoder.type {self.image_encoder.type!r}")
         if self.tokenizer not in ("byt5", "pretrained"):
             raise ValueError(f"tokenizer must be one of ['byt5', 'pretrained']. Got {self.tokenizer!r}")
+        if self.object_aux_weight > 0 and self.keyframe_aux_weight > 0:
+            raise ValueError("object_aux_weight and keyframe_aux_weight supervise the same keypoint maps: set one")
+        if (self.object_aux_weight > 0 or self.keyframe_aux_weight > 0) and self.image_encoder.type != "keypoints":
+            raise ValueError("object_aux_weight / keyframe_aux_weight need the 'keypoints' image encoder (they "
+                             f"supervise keypoint maps). Got image_encoder.type {self.image_encoder.type!r}")
         if len(self.cameras) == 0 or len(set(self.cameras)) != len(self.cameras):
             raise ValueError(f"cameras must be a non-empty list of distinct names. Got {list(self.cameras)}")
 

@@ -80,8 +80,6 @@ class Video2ActPolicy(nn.Module):
             self.system2 = System2FeatureExtractor(s2, meta=meta)
         # System 1 context projections; one learned type embedding per camera, text, spatial, motion.
         self.image_proj = nn.Linear(config.image_dim, hidden)
-        if config.object_aux_weight > 0 and config.image_encoder.type != "keypoints":
-            raise ValueError("object_aux_weight needs the 'keypoints' image encoder (it supervises keypoint maps)")
         self.text_proj = nn.Linear(config.text_dim, hidden)
         self.spatial_proj = nn.Linear(s2.token_dim, hidden)
         self.motion_proj = nn.Linear(s2.token_dim, hidden)
@@ -408,6 +406,7 @@ class Video2ActPolicy(nn.Module):
             (B, D, T_l', h', w') run through the Q-formers, or cached VAE latents `high_latents` (B, C, T_s, h, w)
             and `low_latents` (B, C, T_l, h', w') run through the frozen truncated VDM and the Q-formers;
             optional `objects` (B, OBJECT_DIM) true object poses (oracle encoder input / auxiliary target);
+            optional `keyframes` (B, 12) where each arm next grasps / releases (data.keyframes; auxiliary target);
             optional `noise` (B, H, A) and `timesteps` (B,) to evaluate the loss at fixed draws.
         Returns:
             loss (scalar tensor), info {"loss": float total, "diffusion": float, "keypoint_ce": float (if used)}.
@@ -422,7 +421,14 @@ class Video2ActPolicy(nn.Module):
             cond = self.system2_condition(text, text_mask, pixels[:, 0])
             spatial, motion = self.system2(batch["high_latents"].to(self.device), batch["low_latents"].to(self.device), *cond)
         objects = batch.get("objects")
-        aux = self.config.object_aux_weight > 0 and objects is not None
+        # keypoint supervision: world points (B, S*3 or S*4) whose head-image projections the first maps learn
+        if self.config.object_aux_weight > 0 and objects is not None:
+            aux_weight, points = self.config.object_aux_weight, objects.view(objects.shape[0], -1, 4)[..., :3]
+        elif self.config.keyframe_aux_weight > 0 and batch.get("keyframes") is not None:
+            aux_weight, points = self.config.keyframe_aux_weight, batch["keyframes"].view(len(batch["keyframes"]), -1, 3)
+        else:
+            aux_weight, points = 0.0, None
+        aux = points is not None
         if aux:  # maps once: the same maps feed the tokens and the keypoint supervision
             encoder = self.encoders.image_encoder
             maps = encoder.maps(pixels.flatten(0, 1))  # (B*V, K, h, w)
@@ -448,16 +454,16 @@ class Video2ActPolicy(nn.Module):
         diffusion = F.mse_loss(self.dit(noisy, timesteps, state, context, mask), target)
         loss, info = diffusion, {"diffusion": float(diffusion.detach())}
         if aux:
-            # the head camera's first maps should peak where the objects are (their true positions projected
-            # into the head image): training-only supervision of what the filters should find
+            # the head camera's first maps should peak where the points are (objects, or where the arms grasp
+            # next) projected into the head image: training-only supervision of what the filters should find
             from video2act.sim.model import project_to_head_camera
 
-            slots = objects.view(b, -1, 4)[..., :3].cpu().numpy()  # (B, S, 3) world positions, zero = no body
+            slots = points.cpu().numpy()  # (B, S, 3) world positions, zero = none
             targets = torch.from_numpy(np.nan_to_num(project_to_head_camera(slots)).astype(np.float32)).to(maps.device)
             valid = torch.from_numpy(np.abs(slots).sum(-1) > 0).to(maps.device)
             head_maps = maps.view(b, pixels.shape[1], *maps.shape[1:])[:, 0]  # (B, K, h, w)
             aux_loss = self.encoders.image_encoder.heatmap_loss(head_maps, targets, valid)
-            loss = loss + self.config.object_aux_weight * aux_loss
+            loss = loss + aux_weight * aux_loss
             info["keypoint_ce"] = float(aux_loss.detach())
         info["loss"] = float(loss.detach())
         return loss, info

@@ -104,7 +104,8 @@ class TrainingData:
             return WindowSampler([self.episodes[i] for i in idx], [latents[i] for i in idx] if latents else None,
                                  policy.config.chunk_size, s2.short_window, s2.long_window, stride=stride,
                                  tokens=[tokens[i] for i in idx] if tokens else None, max_feature_lag=max_feature_lag,
-                                 features=policy.config.system2_cache or "tokens")
+                                 features=policy.config.system2_cache or "tokens",
+                                 keyframes=policy.config.keyframe_aux_weight > 0)
 
         return make(False), make(True)
 
@@ -191,7 +192,8 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
           eval_every: int | None = None, eval_episodes: int = 0, val_fraction: float = 0.05, ema_decay: float = 0.999,
           resume: bool = False, max_feature_lag: int | None = None, init_from: str | None = None) -> dict:
     """Train (or resume) a policy; returns {"steps", "final_loss" (mean of the last 10 %), "first_loss",
-    "steps_per_s", "checkpoint", "losses", "val", "success", "threads", "seconds"}.
+    "steps_per_s", "checkpoint", "losses", "val", "success", "threads", "seconds", "keypoint_ce" (per step,
+    where the preset supervises keypoints)}.
 
     dataset_dir: one dataset folder or a list of them (one multi-task policy). save_every / eval_every:
     periods in steps (default: at the end only). max_feature_lag: oldest System 2 features paired with an
@@ -252,6 +254,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
     rng = np.random.default_rng([seed, accelerator.process_index])
     torch.manual_seed(seed + 1000 * accelerator.process_index)
     losses: list[float] = []
+    keypoint_ce: list[float] = []  # the keypoint supervision's cross-entropy per step (where the preset has one)
     val_log: list[tuple[int, float]] = []
     success_log: list[tuple[int, dict]] = []
     start_step = 0
@@ -293,8 +296,11 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
         scheduler.step()
         ema.step(params)
         losses.append(info_step["loss"])
+        if "keypoint_ce" in info_step:
+            keypoint_ce.append(info_step["keypoint_ce"])
         if step % 10 == 0 or step == steps:
-            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
+            bar.set_postfix(loss=f"{np.mean(losses[-10:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}",
+                            **({"kp_ce": f"{np.mean(keypoint_ce[-10:]):.3f}"} if keypoint_ce else {}))
         periodic = (eval_every and step % eval_every == 0) or step == steps
         if periodic and main:
             with ema_weights(policy, ema):
@@ -328,7 +334,7 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
     return {"steps": steps, "final_loss": float(np.mean(losses[-tail:])), "first_loss": float(np.mean(losses[:tail])),
             "steps_per_s": done / elapsed, "checkpoint": str(checkpoint), "losses": losses, "val": val_log,
             "success": success_log, "threads": torch.get_num_threads(), "seconds": elapsed,
-            "processes": accelerator.num_processes, "main_process": main}
+            "processes": accelerator.num_processes, "main_process": main, "keypoint_ce": keypoint_ce}
 
 
 def _write_logs(run_dir: Path, losses, val_log, success_log) -> None:
