@@ -133,7 +133,7 @@ def test_out_of_range_target_reaches_the_limit_exactly():
     cmd = None
     for k in range(2000):
         cmd = f.step(target, home, k / HZ)
-    np.testing.assert_array_equal(cmd, ROBOT.upper)
+    np.testing.assert_array_equal(cmd, ROBOT.command_upper)  # the joint limits kept inside the Piper SDK table
     assert f.stats["limit_clamped"] == 2000
 
 

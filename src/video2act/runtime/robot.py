@@ -35,6 +35,23 @@ def _num(section: dict, key: str, where: str) -> float:
     return v
 
 
+def _command_limits(safety: dict, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-arm command limits: robot limits intersected with safety.sdk_limits_deg (arm joints; the gripper keeps
+    its limits) less command_margin_deg, converted with the drivers' largest deg_per_rad. Without the table: as is."""
+    table = safety.get("sdk_limits_deg")
+    if table is None:
+        return lower.copy(), upper.copy()
+    n = len(lower) - 1  # arm joints; the last entry is the gripper
+    t_lo, t_hi = _vec(table, "lower", n, "safety.sdk_limits_deg"), _vec(table, "upper", n, "safety.sdk_limits_deg")
+    f, margin = _num(safety, "deg_per_rad", "safety"), float(safety.get("command_margin_deg", 0.0))
+    shrink = lambda d: np.sign(d) * np.maximum(np.abs(d) - margin, 0.0) / f  # noqa: E731 - 0 stays 0
+    lo, hi = lower.copy(), upper.copy()
+    lo[:n], hi[:n] = np.maximum(lower[:n], shrink(t_lo)), np.minimum(upper[:n], shrink(t_hi))
+    if np.any(lo > hi):
+        raise RobotConfigError("safety.sdk_limits_deg leaves no room inside robot.lower/upper")
+    return lo, hi
+
+
 @dataclass(frozen=True, eq=False)
 class RobotDescription:
     """Joint layout and limits of both arms. Arrays are 14-d (both arms) unless noted."""
@@ -54,6 +71,8 @@ class RobotDescription:
     clock_pause_timeout: float  # s of steady time without a streamer tick: the node clock is reported paused
     control_hz: float
     resync_error: np.ndarray | None = None  # |measured - last command| beyond which the filter restarts
+    command_lower: np.ndarray | None = None  # what commands are clamped to: the limits inside the Piper SDK table
+    command_upper: np.ndarray | None = None  # after the drivers' conversion (safety.sdk_limits_deg); None: lower/upper
 
     @property
     def dof_per_arm(self) -> int:
@@ -82,6 +101,7 @@ class RobotDescription:
         if np.any(per_arm["home"] < per_arm["lower"]) or np.any(per_arm["home"] > per_arm["upper"]):
             raise RobotConfigError("robot.home must lie within the joint limits")
         both = lambda v: np.concatenate([v, v])  # noqa: E731 - same limits on both arms
+        cmd_lo, cmd_hi = _command_limits(safety, per_arm["lower"], per_arm["upper"])
         return cls(
             arms=arms,
             joint_names_per_arm=names,
@@ -98,6 +118,7 @@ class RobotDescription:
             clock_pause_timeout=_num(safety, "clock_pause_timeout", "safety"),
             control_hz=_num(rates, "control_hz", "rates"),
             resync_error=both(_vec(safety, "resync_error", n, "safety")) if "resync_error" in safety else None,
+            command_lower=both(cmd_lo), command_upper=both(cmd_hi),
         )
 
     def split(self, x14) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +134,10 @@ class RobotDescription:
         return np.concatenate([left, right])
 
     def clip(self, x14) -> np.ndarray:
-        """(14,) clamped to the joint limits."""
-        return np.clip(self._check(x14), self.lower, self.upper)
+        """(14,) clamped to the command limits (the joint limits, kept inside the Piper SDK's table)."""
+        lo = self.lower if self.command_lower is None else self.command_lower
+        hi = self.upper if self.command_upper is None else self.command_upper
+        return np.clip(self._check(x14), lo, hi)
 
     def _check(self, x14) -> np.ndarray:
         x = np.asarray(x14, dtype=float)
