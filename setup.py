@@ -15,6 +15,7 @@ NODES = {
     "teleop_node": "video2act.ros.teleop_node:main",
     "monitor_node": "video2act.ros.monitor_node:main",
     "web_monitor_node": "video2act.ros.web_monitor_node:main",
+    "piper_sdk_driver": "video2act.ros.piper_sdk_driver:main",
 }
 
 setup(
@@ -32,6 +33,8 @@ setup(
         ("share/" + package_name + "/policies/small/tokenizer", glob("policies/small/tokenizer/*")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml"],
+    # the direct piper_sdk driver node (imported only when it starts); pinned as measured in test/ros/test_piper_sdk.py
+    extras_require={"piper": ["piper-sdk==0.6.2", "python-can>=4.2,<5"]},
     zip_safe=True,
     maintainer="video2act developers",
     maintainer_email="dev@video2act.invalid",

@@ -11,7 +11,8 @@ NODES = [("system1_node", "param_spec", "system1.yaml", "system1_node"),
          ("system2_node", "param_spec", "system2.yaml", "system2_node"),
          ("trajectory_streamer", "param_spec", "streamer.yaml", "trajectory_streamer"),
          ("sim_bridge_node", "param_spec", "sim_bridge.yaml", "sim_bridge_node"),
-         ("camera_node", "_param_table", "camera.yaml", "camera_node")]
+         ("camera_node", "_param_table", "camera.yaml", "camera_node"),
+         ("piper_sdk_driver", "param_spec", "piper_sdk_driver.yaml", "piper_sdk_driver")]
 # the instruction has no sensible table default (a robot must be told what to do): the YAML's is the example
 NO_TABLE_DEFAULT = {"instruction"}
 

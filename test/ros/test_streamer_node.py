@@ -27,10 +27,21 @@ CAP = ROBOT.safe_velocity / HZ
 V = 0.3  # rad/s: the chunks move joint 0 of both arms at this speed (soft start goes 0.3 * 1.0 rad/s)
 
 
-class FakeRobotAndPolicy:
-    """Arms that track every command exactly (feedback at 50 Hz) and a chunk publisher."""
+# piper_ros's humble node (agilexrobotics/piper_ros, src/piper/piper/piper_ctrl_single_node.py at 95330bc):
+# joint_states_single names (l. 53), joint_callback's by-name mapping with a missing name = 0 (l. 298-301, 328-333),
+# gripper = position[6] (l. 305-307), commands dropped until enabled (l. 310), enabling closes the gripper (l. 364).
+PIPER_ROS_NAMES = ["joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper"]
 
-    def __init__(self, bg: BackgroundNode, command_topics=None, command_type=None, clock=None):
+
+class FakeRobotAndPolicy:
+    """Arms that track every command exactly (feedback at 50 Hz) and a chunk publisher.
+
+    piper_ros=True plays the piper_ros humble node's rules (above): feedback named joint1..joint6, gripper on
+    <ns>/joint_states_single, commands mapped by name and dropped until <ns>/enable_flag, which closes the gripper.
+    ros2_control: the arm controller's 6 joints plus the gripper controller's joint7 (= opening / 2)."""
+
+    def __init__(self, bg: BackgroundNode, command_topics=None, command_type=None, clock=None, piper_ros=False,
+                 gripper_topics=None):
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import JointState
         from std_srvs.srv import Trigger
@@ -46,7 +57,16 @@ class FakeRobotAndPolicy:
         self.commands = {"left": [], "right": []}  # (arrival s, stamp s, (7,) positions)
         self.messages = {"left": [], "right": []}  # the command messages as received
         self.diag = []
-        self.fb_pubs = {a: node.create_publisher(JointState, TOPICS["feedback"][a], 10) for a in ("left", "right")}
+        self.piper_ros, self.enabled = piper_ros, {"left": not piper_ros, "right": not piper_ros}
+        fb_topics = {a: f"/{a}/joint_states_single" for a in ("left", "right")} if piper_ros else TOPICS["feedback"]
+        self.fb_pubs = {a: node.create_publisher(JointState, fb_topics[a], 10) for a in ("left", "right")}
+        if piper_ros:
+            from std_msgs.msg import Bool
+
+            for arm in ("left", "right"):
+                node.create_subscription(Bool, f"/{arm}/enable_flag", lambda m, a=arm: self._on_enable(a, m), 1)
+        for arm, topic in (gripper_topics or {}).items():
+            node.create_subscription(JointTrajectory, topic, lambda m, a=arm: self._on_gripper(a, m), 10)
         command_topics = command_topics or TOPICS["command"]
         for arm in ("left", "right"):
             node.create_subscription(command_type or JointState, command_topics[arm],
@@ -58,9 +78,26 @@ class FakeRobotAndPolicy:
         node.create_timer(0.02, self._publish_feedback)
         self._JointState, self._JointTrajectory = JointState, JointTrajectory
 
+    def _on_enable(self, arm, msg):
+        with self.lock:
+            self.enabled[arm] = bool(msg.data)
+            self.pose[arm][6] = 0.0  # the node's EnableArm + GripperCtrl(0, ...): the gripper closes
+
+    def _on_gripper(self, arm, msg):
+        with self.lock:
+            self.pose[arm][6] = 2.0 * msg.points[0].positions[0]  # joint7 = opening / 2
+
     def _on_command(self, arm, msg):
-        if hasattr(msg, "points"):  # ros2_control: one-point JointTrajectory, unstamped
-            pos, stamp = np.array(msg.points[0].positions), self.clock()
+        if hasattr(msg, "points"):  # ros2_control: one-point JointTrajectory (6 arm joints), unstamped
+            with self.lock:
+                pos = np.array(list(msg.points[0].positions) + [self.pose[arm][6]])
+            stamp = self.clock()
+        elif self.piper_ros:
+            if not self.enabled[arm]:
+                return  # dropped until enabled
+            by_name = dict(zip(msg.name, msg.position))
+            pos = np.array([by_name.get(f"joint{i}", 0.0) for i in range(1, 7)] + [msg.position[6]])
+            stamp = stamp_to_sec(msg.header.stamp)
         else:
             pos, stamp = np.array(msg.position), stamp_to_sec(msg.header.stamp)
         with self.lock:
@@ -79,7 +116,7 @@ class FakeRobotAndPolicy:
         for arm, pub in self.fb_pubs.items():
             msg = self._JointState()
             msg.header.stamp = sec_to_stamp(self.clock())
-            msg.name = list(ROBOT.joint_names_per_arm)
+            msg.name = PIPER_ROS_NAMES if self.piper_ros else list(ROBOT.joint_names_per_arm)
             with self.lock:
                 msg.position = (self.pose[arm] + (self.offset if arm == "left" else 0.0)).tolist()
             pub.publish(msg)
@@ -260,9 +297,12 @@ def test_other_sinks_rate_and_sim_time(tmp_path, sink, rate_hz, sim_time):
     clock = SimClock(bg, speed=0.5) if sim_time else None
     cfg = load_config("streamer.yaml")["trajectory_streamer"]["ros__parameters"]
     topics = dict(zip(("left", "right"), cfg[f"{sink}_topics"]))
-    fake = FakeRobotAndPolicy(bg, topics, JointTrajectory if sink == "ros2_control" else JointState, clock)
+    grippers = dict(zip(("left", "right"), cfg["ros2_control_gripper_topics"])) if sink == "ros2_control" else None
+    fake = FakeRobotAndPolicy(bg, topics, JointTrajectory if sink == "ros2_control" else JointState, clock,
+                              piper_ros=sink == "piper_ros", gripper_topics=grippers)
+    extra = {"piper_ros_enable": "topic"} if sink == "piper_ros" else {}  # no piper_msgs here: enable_flag
     proc = start_streamer(domain, tmp_path / "streamer.log",
-                          {"sink": sink, "rate_hz": str(rate_hz), "use_sim_time": str(sim_time).lower()})
+                          {"sink": sink, "rate_hz": str(rate_hz), "use_sim_time": str(sim_time).lower(), **extra})
     try:
         assert wait_until(lambda: len(fake.since("left", 0)) > 10, 20.0), \
             f"no commands; streamer log:\n{(tmp_path / 'streamer.log').read_text()}"
@@ -285,9 +325,14 @@ def test_other_sinks_rate_and_sim_time(tmp_path, sink, rate_hz, sim_time):
             np.testing.assert_allclose(np.median(steps[-20:, 0]), V / rate_hz, rtol=0.1)  # interpolated, not stair-stepped
         msg = fake.messages["left"][-1]
         if sink == "piper_ros":
-            assert len(msg.position) == 7 and msg.velocity[6] == cfg["piper_speed_percent"]
+            assert list(msg.name) == PIPER_ROS_NAMES and len(msg.position) == len(msg.velocity) == len(msg.effort) == 7
+            assert msg.velocity[6] == cfg["piper_speed_percent"] and msg.effort[6] == cfg["piper_gripper_effort"]
+            # enabling closed the gripper (0 m); the first command after enable started there, not at home
+            first = fake.since("left", 0)[0][2]
+            assert first[6] == 0.0 and fake.enabled["left"] and fake.enabled["right"]
+            assert "arms enabled through piper_ros (topic)" in (tmp_path / "streamer.log").read_text()
         else:
-            assert list(msg.joint_names) == list(ROBOT.names14[:7]) and len(msg.points) == 1
+            assert list(msg.joint_names) == [f"joint{i}" for i in range(1, 7)] and len(msg.points) == 1
             assert msg.points[0].time_from_start.nanosec == int(round(1e9 / rate_hz))
             assert abs(cmds[-1][0] - clock()) < 0.5  # stamps and timers follow /clock, not the wall
             clock.running = False  # simulated time stops: so do the commands

@@ -7,8 +7,13 @@
           interpolation) + SafetyFilter (limits, speed cap, stale -> hold, e-stop) on a timer
                                                                                             │
     sink=cobot_magic : JointState  -> /master/joint_left|right                    ◄─────────┘
-    sink=ros2_control: JointTrajectory (one point) -> <controller>/joint_trajectory per arm
-    sink=piper_ros   : JointState (position[0:6] rad, [6] gripper m, velocity[6] speed %) -> joint_ctrl_single
+    sink=ros2_control: JointTrajectory (one point) per arm to arm_controller (joint1..joint6) and
+                       gripper_controller (joint7/joint8 = +-opening/2), piper_ros's MoveIt/ros2_control layout
+    sink=piper_ros   : JointState joint1..joint6 + gripper (rad, gripper m; velocity[6] speed %, effort[6]
+                       gripper N) -> <ns>/joint_ctrl_single; feedback from <ns>/joint_states_single (mapped by
+                       name); before the first command each arm is enabled through <ns>/enable_srv (piper_msgs,
+                       checked) or <ns>/enable_flag (std_msgs/Bool) and the gripper, which the driver closes on
+                       enable, has settled, so streaming starts from the measured pose
 
 Services ~/estop and ~/resume (std_srvs/Trigger). /diagnostics at `diagnostics_hz` on a steady clock, so it
 keeps reporting when the node clock stops (/clock paused). All other times are the node clock
@@ -18,6 +23,7 @@ keeps reporting when the node clock stops (/clock paused). All other times are t
 Run:
     trajectory_streamer --ros-args --params-file config/streamer.yaml
     python -m video2act.ros.trajectory_streamer --ros-args -p sink:=piper_ros -p rate_hz:=200.0
+    (the piper_sdk_driver node follows the cobot_magic sink's topics)
 """
 from __future__ import annotations
 
@@ -27,27 +33,38 @@ import numpy as np
 
 from video2act.config import load_config
 from video2act.ros.conversions import stamp_to_sec
+from video2act.runtime.piper import piper_ros_command
 
 NODE_NAME = "trajectory_streamer"
 SINKS = ("cobot_magic", "ros2_control", "piper_ros")
+ENABLE_MODES = ("service", "topic", "none")  # piper_ros: enable_srv (needs piper_msgs) | enable_flag | enabled elsewhere
 
 
 def param_spec(robot_cfg: dict) -> dict:
     """name -> (default, description). Topics, rates and time-outs default to robot.yaml."""
     topics, rates, safety = robot_cfg["topics"], robot_cfg["rates"], robot_cfg["safety"]
     arms = robot_cfg["robot"]["arms"]
-    names14 = [f"{a}_{j}" for a in arms for j in robot_cfg["robot"]["joint_names"]]
     return {
         "rate_hz": (float(rates["control_hz"]), "command rate (Hz): 30 for Cobot Magic drivers, up to 200 for direct Piper control"),
         "sink": ("cobot_magic", f"where commands go: one of {list(SINKS)}"),
         "action_chunk_topic": (topics["action_chunk"], "input: JointTrajectory action chunks (14 joints)"),
         "feedback_topics": ([topics["feedback"][a] for a in arms], "input: arm feedback JointState topics (left, right)"),
         "cobot_magic_topics": ([topics["command"][a] for a in arms], "sink cobot_magic: JointState command topics (left, right)"),
-        "ros2_control_topics": (["/left_arm_controller/joint_trajectory", "/right_arm_controller/joint_trajectory"],
-                                "sink ros2_control: JointTrajectoryController topics (left, right)"),
-        "ros2_control_joint_names": (names14, "sink ros2_control: controller joint names, 7 left then 7 right"),
-        "piper_ros_topics": (["/left/joint_ctrl_single", "/right/joint_ctrl_single"], "sink piper_ros: joint_ctrl_single topics (left, right)"),
-        "piper_speed_percent": (50.0, "sink piper_ros: speed (%) sent in velocity[6]"),
+        "ros2_control_topics": ([f"/{a}/arm_controller/joint_trajectory" for a in arms],
+                                "sink ros2_control: the arm JointTrajectoryController topics (left, right)"),
+        "ros2_control_joint_names": ([f"joint{i}" for i in range(1, 7)], "sink ros2_control: arm controller joints (j1..j6)"),
+        "ros2_control_gripper_topics": ([f"/{a}/gripper_controller/joint_trajectory" for a in arms],
+                                        "sink ros2_control: gripper controller topics (left, right)"),
+        "ros2_control_gripper_joints": (["joint7", "joint8"], "sink ros2_control: gripper controller joints"),
+        "ros2_control_gripper_scale": ([0.5, -0.5], "sink ros2_control: each gripper joint = scale * opening (m)"),
+        "piper_ros_topics": ([f"/{a}/joint_ctrl_single" for a in arms], "sink piper_ros: joint_ctrl_single topics (left, right)"),
+        "piper_ros_feedback_topics": ([f"/{a}/joint_states_single" for a in arms],
+                                      "sink piper_ros: the driver's feedback topics (replace feedback_topics)"),
+        "piper_ros_enable": ("service", f"sink piper_ros: how the arms are enabled first: one of {list(ENABLE_MODES)}"),
+        "piper_ros_namespaces": ([f"/{a}" for a in arms], "sink piper_ros: driver namespaces (enable_srv, enable_flag)"),
+        "piper_speed_percent": (50.0, "sink piper_ros: speed (%) sent in velocity[6] (1..100)"),
+        "piper_gripper_effort": (1.0, "sink piper_ros: gripper force (N) sent in effort[6] (0.5..3)"),
+        "enable_timeout": (8.0, "sink piper_ros: s for the drivers to answer the enable request"),
         "chunk_hz": (float(rates["control_hz"]), "point spacing assumed when a chunk's time_from_start are all zero (Hz)"),
         "blend": ("crossfade", "overlapping chunks: crossfade (the newest plan takes over) | ensemble (ACT weights exp(-k i)) | replace"),
         "ensemble_k": (0.01, "ensemble weight decay k (ACT: 0.01)"),
@@ -93,11 +110,20 @@ class TrajectoryStreamer:
         reliable = qos.control()
         self.chunk_sub = node.create_subscription(JointTrajectory, p.action_chunk_topic, self._on_chunk, reliable)
         # sensor-data QoS (best effort) matches both best-effort and reliable feedback publishers
+        feedback_topics = p.piper_ros_feedback_topics if p.sink == "piper_ros" else p.feedback_topics
         self.fb_subs = [node.create_subscription(JointState, t, (lambda m, a=a: self._on_feedback(a, m)), qos.sensor())
-                        for a, t in zip(self.robot.arms, p.feedback_topics)]
+                        for a, t in zip(self.robot.arms, feedback_topics)]
         topics = {"cobot_magic": p.cobot_magic_topics, "ros2_control": p.ros2_control_topics, "piper_ros": p.piper_ros_topics}[p.sink]
         msg_type = JointTrajectory if p.sink == "ros2_control" else JointState
         self.cmd_pubs = [node.create_publisher(msg_type, t, reliable) for t in topics]
+        self.gripper_pubs = [node.create_publisher(JointTrajectory, t, reliable) for t in p.ros2_control_gripper_topics] \
+            if p.sink == "ros2_control" else []
+        self.enable = None
+        if p.sink == "piper_ros" and p.piper_ros_enable != "none":
+            from video2act.ros.piper_enable import PiperRosEnabler
+
+            self.enable = PiperRosEnabler(node, self.robot.arms, p.piper_ros_namespaces, p.piper_ros_enable,
+                                          self.now(), p.enable_timeout)
         self.estop_srv = node.create_service(Trigger, "~/estop", self._on_estop)
         self.resume_srv = node.create_service(Trigger, "~/resume", self._on_resume)
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
@@ -107,7 +133,8 @@ class TrajectoryStreamer:
         # steady clock: /diagnostics must keep reporting when the node clock (sim time) stops
         self.diag_timer = node.create_timer(1.0 / p.diagnostics_hz, self._on_diagnostics,
                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
-        node.get_logger().info(f"streaming to {p.sink} {list(topics)} at {p.rate_hz:g} Hz, blend={p.blend}")
+        node.get_logger().info(f"streaming to {p.sink} {list(topics)} at {p.rate_hz:g} Hz, blend={p.blend}, "
+                               f"feedback from {list(feedback_topics)}")
 
     def _validate(self) -> None:
         p = self.p
@@ -115,11 +142,19 @@ class TrajectoryStreamer:
             raise ValueError(f"parameter sink must be one of {list(SINKS)}. Got {p.sink!r}")
         if not (p.rate_hz > 0 and p.chunk_hz > 0 and p.diagnostics_hz > 0):
             raise ValueError("parameters rate_hz, chunk_hz and diagnostics_hz must be positive")
-        for name in ("feedback_topics", "cobot_magic_topics", "ros2_control_topics", "piper_ros_topics"):
+        for name in ("feedback_topics", "cobot_magic_topics", "ros2_control_topics", "ros2_control_gripper_topics",
+                     "piper_ros_topics", "piper_ros_feedback_topics", "piper_ros_namespaces"):
             if len(getattr(p, name)) != 2:
                 raise ValueError(f"parameter {name} must list 2 topics (left, right), got {getattr(p, name)}")
-        if len(p.ros2_control_joint_names) != self.robot.dof:
-            raise ValueError(f"parameter ros2_control_joint_names must list {self.robot.dof} names")
+        if len(p.ros2_control_joint_names) != self.robot.dof_per_arm - 1:
+            raise ValueError(f"parameter ros2_control_joint_names must list the {self.robot.dof_per_arm - 1} arm joints")
+        if len(p.ros2_control_gripper_scale) != len(p.ros2_control_gripper_joints):
+            raise ValueError("parameters ros2_control_gripper_joints and ros2_control_gripper_scale must have one entry each")
+        if p.piper_ros_enable not in ENABLE_MODES:
+            raise ValueError(f"parameter piper_ros_enable must be one of {list(ENABLE_MODES)}. Got {p.piper_ros_enable!r}")
+        if not (1 <= p.piper_speed_percent <= 100 and 0.5 <= p.piper_gripper_effort <= 3.0):
+            raise ValueError("parameters piper_speed_percent must be 1..100 and piper_gripper_effort 0.5..3 (N). "
+                             f"Got {p.piper_speed_percent}, {p.piper_gripper_effort}")
 
     def now(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
@@ -146,10 +181,14 @@ class TrajectoryStreamer:
     def _on_feedback(self, arm: str, msg) -> None:
         try:
             self.core.on_feedback(arm, list(msg.name), np.asarray(msg.position, dtype=float), self.now())
+            if self.enable is not None and not self.enable.gate.done:
+                self.enable.gate.on_measured(arm, self.core.feedback[arm].get(self.now()), self.now())
         except ValueError as e:  # FeedbackError: counted by the core
             self._warn(f"dropped {arm} feedback: {e}")
 
     def _on_tick(self) -> None:
+        if self.enable is not None and not self.enable.step(self.now()):
+            return  # nothing is sent before both arms are enabled and settled
         cmd = self.core.tick(self.now(), time.monotonic())
         if cmd is None:
             return  # nothing before the first feedback
@@ -161,17 +200,23 @@ class TrajectoryStreamer:
         """One arm's (7,) command as the sink's message."""
         p = self.p
         if p.sink == "ros2_control":
-            msg = self._JointTrajectory()  # header.stamp zero: the controller starts it on receipt
-            n = self.robot.dof_per_arm
-            msg.joint_names = list(p.ros2_control_joint_names[arm_index * n:(arm_index + 1) * n])
-            msg.points = [self._Point(positions=q.tolist(), time_from_start=self._point_time)]
+            msg = self._trajectory(p.ros2_control_joint_names, q[:-1])
+            self.gripper_pubs[arm_index].publish(
+                self._trajectory(p.ros2_control_gripper_joints, [s * q[-1] for s in p.ros2_control_gripper_scale]))
             return msg
         msg = self._JointState()
         msg.header.stamp = stamp
-        msg.name = list(self.robot.joint_names_per_arm)
-        msg.position = q.tolist()
         if p.sink == "piper_ros":
-            msg.velocity = [0.0] * (len(q) - 1) + [float(p.piper_speed_percent)]
+            fields = piper_ros_command(q, p.piper_speed_percent, p.piper_gripper_effort)
+            msg.name, msg.position, msg.velocity, msg.effort = (fields[k] for k in ("name", "position", "velocity", "effort"))
+        else:
+            msg.name, msg.position = list(self.robot.joint_names_per_arm), q.tolist()
+        return msg
+
+    def _trajectory(self, joints, positions):
+        msg = self._JointTrajectory()  # header.stamp zero: the controller starts it on receipt
+        msg.joint_names = list(joints)
+        msg.points = [self._Point(positions=[float(v) for v in positions], time_from_start=self._point_time)]
         return msg
 
     def _on_estop(self, request, response):
@@ -192,6 +237,8 @@ class TrajectoryStreamer:
         from video2act.ros.diagnostics import OK, WARN
 
         values = self.core.diagnostics(self.now(), time.monotonic())
+        if self.enable is not None and not self.enable.gate.done:
+            values["state"] = self.enable.gate.summary()
         level = OK if values["state"] == "streaming" else WARN
         self.diag.publish(values, level=level, message=values["state"])
 

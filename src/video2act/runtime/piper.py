@@ -214,3 +214,59 @@ def open_sdk(can_port: str, interface: str = "socketcan"):
     sdk.CreateCanBus(can_port, bustype=interface, expected_bitrate=1000000, judge_flag=interface == "socketcan")
     sdk.ConnectPort()
     return sdk
+
+
+class EnableGate:
+    """The piper_ros sink's start: enable each arm through the driver's own interface, then stream.
+
+    The humble node drops every joint command until it is enabled (`enable_srv` service or `enable_flag` topic)
+    and closes the gripper (GripperCtrl 0) when enabling. Per arm: "requesting" (the node sends the request;
+    `on_result` with the driver's answer) -> "settling" (until the measured gripper has not moved by more than
+    settle_tol for settle_s, at most settle_timeout) -> "enabled". A refused or unanswered request ->
+    "refused" and `failed` names the arm. The streamer starts (from the measured pose) once `done`.
+    """
+
+    def __init__(self, arms, start: float, timeout: float = 8.0, settle_s: float = 0.3, settle_tol: float = 5e-4,
+                 settle_timeout: float = 3.0):
+        self.state = {a: "requesting" for a in arms}
+        self.detail = {a: "" for a in arms}
+        self.start, self.timeout = float(start), float(timeout)
+        self.settle_s, self.settle_tol, self.settle_timeout = float(settle_s), float(settle_tol), float(settle_timeout)
+        self._settle_from: dict[str, float] = {}
+        self._still: dict[str, tuple[float, float]] = {}  # arm -> (gripper, since)
+
+    def on_result(self, arm: str, ok: bool, now: float, detail: str = "") -> None:
+        if self.state[arm] != "requesting":
+            return
+        if ok:
+            self.state[arm], self._settle_from[arm] = "settling", float(now)
+        else:
+            self.state[arm], self.detail[arm] = "refused", detail or "the driver answered enable_response: false"
+
+    def on_measured(self, arm: str, q7, now: float) -> None:
+        if self.state[arm] != "settling":
+            return
+        g = float(np.asarray(q7, dtype=float).reshape(-1)[-1])
+        ref, since = self._still.get(arm, (g, float(now)))
+        if abs(g - ref) > self.settle_tol:
+            ref, since = g, float(now)
+        self._still[arm] = (ref, since)
+        if now - since >= self.settle_s or now - self._settle_from[arm] >= self.settle_timeout:
+            self.state[arm] = "enabled"
+
+    def check_timeout(self, now: float) -> None:
+        for arm, state in self.state.items():
+            if state == "requesting" and now - self.start > self.timeout:
+                self.state[arm] = "refused"
+                self.detail[arm] = f"no answer from the driver within {self.timeout:g} s"
+
+    @property
+    def done(self) -> bool:
+        return all(s == "enabled" for s in self.state.values())
+
+    @property
+    def failed(self) -> str:
+        return "; ".join(f"arm {a}: enable refused ({self.detail[a]})" for a, s in self.state.items() if s == "refused")
+
+    def summary(self) -> str:
+        return self.failed or "enabling arms: " + ", ".join(f"{a} {s}" for a, s in self.state.items())

@@ -71,12 +71,18 @@ class RobotDescription:
     clock_pause_timeout: float  # s of steady time without a streamer tick: the node clock is reported paused
     control_hz: float
     resync_error: np.ndarray | None = None  # |measured - last command| beyond which the filter restarts
+    joint_name_aliases: tuple[tuple[str, ...], ...] = ()  # other drivers' namings of the 7 values, layout order
     command_lower: np.ndarray | None = None  # what commands are clamped to: the limits inside the Piper SDK table
     command_upper: np.ndarray | None = None  # after the drivers' conversion (safety.sdk_limits_deg); None: lower/upper
 
     @property
     def dof_per_arm(self) -> int:
         return len(self.joint_names_per_arm)
+
+    @property
+    def name_schemes(self) -> tuple[tuple[str, ...], ...]:
+        """Accepted namings of one arm's 7 values (this layout's first), each in layout order."""
+        return (self.joint_names_per_arm, *self.joint_name_aliases)
 
     @property
     def dof(self) -> int:
@@ -119,6 +125,7 @@ class RobotDescription:
             control_hz=_num(rates, "control_hz", "rates"),
             resync_error=both(_vec(safety, "resync_error", n, "safety")) if "resync_error" in safety else None,
             command_lower=both(cmd_lo), command_upper=both(cmd_hi),
+            joint_name_aliases=tuple(tuple(a) for a in robot.get("joint_name_aliases", ()) if len(a) == n),
         )
 
     def split(self, x14) -> tuple[np.ndarray, np.ndarray]:

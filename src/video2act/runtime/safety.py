@@ -62,6 +62,11 @@ class SafetyFilter:
         """Hold the last safe pose until resume()."""
         self._estopped = True
 
+    def restart(self) -> None:
+        """The next command starts from the measured pose at soft-start speed (e.g. after a feedback outage)."""
+        if not self._estopped:
+            self._restart = True
+
     def resume(self) -> None:
         """Leave e-stop; the next command starts from the measured pose at soft-start speed."""
         if self._estopped:

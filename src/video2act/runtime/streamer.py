@@ -45,6 +45,16 @@ def reorder(names, values: np.ndarray, expected: tuple[str, ...], what: str) -> 
     return values[..., index]
 
 
+def reorder_any(names, values: np.ndarray, schemes: tuple[tuple[str, ...], ...], what: str) -> np.ndarray:
+    """`reorder` by whichever naming in `schemes` (each in layout order) `names` uses; the error lists them all."""
+    names = list(names)
+    for scheme in schemes:
+        if not names or set(names) == set(scheme):
+            return reorder(names, values, scheme, what)
+    raise ValueError(f"{what}: joint names {names} match none of the expected namings "
+                     + " or ".join(str(list(s)) for s in schemes))
+
+
 class StreamerCore:
     """ChunkExecutor + per-arm feedback caches + SafetyFilter, stepped at rate_hz."""
 
@@ -68,6 +78,7 @@ class StreamerCore:
         self._last_tick: float | None = None
         self._last_tick_wall: float | None = None
         self._last_command: np.ndarray | None = None
+        self._stale_ticks = 0  # consecutive ticks without fresh feedback
         self.clock_pause_timeout = robot.clock_pause_timeout if clock_pause_timeout is None else float(clock_pause_timeout)
         self.last_error = ""
 
@@ -104,7 +115,7 @@ class StreamerCore:
                 raise FeedbackError(f"unknown arm {arm!r}; expected one of {list(self.feedback)}")
             arr = np.asarray(positions, dtype=float).reshape(-1)
             try:
-                arr = reorder(names, arr, self.robot.joint_names_per_arm, f"{arm} feedback")
+                arr = reorder_any(names, arr, self.robot.name_schemes, f"{arm} feedback")
             except ValueError as e:
                 raise FeedbackError(str(e)) from None
             if not np.all(np.isfinite(arr)):
@@ -153,6 +164,12 @@ class StreamerCore:
         self._last_tick = float(now)
         self.ticks.tick(now)
         measured = self.measured(now)
+        if measured is not None and self._stale_ticks >= 2:
+            # the arm was out of reach (a dead link, a disabled arm): it may have moved or sagged, so start again
+            # from where it is now at soft-start speed instead of going on from the last command. (One stale
+            # tick, e.g. after a clock reset cleared the caches, is not an outage.)
+            self.safety.restart()
+        self._stale_ticks = self._stale_ticks + 1 if measured is None else 0
         target = None
         if measured is None:
             self.counters["stale_feedback_ticks"] += 1
