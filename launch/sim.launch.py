@@ -2,6 +2,7 @@
 
     ros2 launch video2act sim.launch.py task:=handover_block instruction:="hand over the block"
     ros2 launch video2act sim.launch.py preset:=tiny rviz:=true
+    ros2 launch video2act sim.launch.py scene:=randomized
 
 sim_bridge_node (MuJoCo twin by default, config/sim_bridge.yaml) publishes /clock, the three cameras and
 the arm feedback on the robot.yaml topics and follows /master/joint_left|right, so System 2, System 1 and
@@ -21,6 +22,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from video2act.config import config_path, load_config
+from video2act.sim.scene import SCENES
 from video2act.ros.launch_guard import critical, dds_profile, preset_choices, require_if, sim_instruction, task_choices
 
 
@@ -34,7 +36,8 @@ def generate_launch_description():
     }
     bridge_defaults = load_config("sim_bridge.yaml")["sim_bridge_node"]["ros__parameters"]
     bridge = Node(package="video2act", executable="sim_bridge_node", name="sim_bridge_node", output="screen",
-                  parameters=[arg("sim_bridge_params"), {"task": ParameterValue(arg("task"), value_type=str)}])
+                  parameters=[arg("sim_bridge_params"), {"task": ParameterValue(arg("task"), value_type=str),
+                                                           "scene": ParameterValue(arg("scene"), value_type=str)}])
     system2 = Node(package="video2act", executable="system2_node", name="system2_node", output="screen",
                    parameters=[arg("system2_params"), policy, sim_time])
     system1 = Node(package="video2act", executable="system1_node", name="system1_node", output="screen",
@@ -50,6 +53,9 @@ def generate_launch_description():
                               description="language instruction for the episode (empty: the task's own, as `video2act sim tasks` prints it)"),
         DeclareLaunchArgument("task", default_value=bridge_defaults["task"], choices=task_choices(),
                               description="simulated task (config/sim.yaml tasks; default from config/sim_bridge.yaml)"),
+        DeclareLaunchArgument("scene", default_value=bridge_defaults["scene"], choices=list(SCENES),
+                              description="twin scenes: clean or randomized per seed (config/sim.yaml scene_randomization; "
+                                          "default from config/sim_bridge.yaml)"),
         DeclareLaunchArgument("rviz", default_value="false", choices=["true", "false"],
                               description="also start RViz monitoring (monitor.launch.py); refused when rviz2 is not installed"),
         DeclareLaunchArgument("sim_bridge_params", default_value=str(config_path("sim_bridge.yaml")),

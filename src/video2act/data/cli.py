@@ -9,6 +9,7 @@
     video2act train --dataset data/bottles data/cup --preset small --steps 6000 --out runs/two_tasks
     video2act eval --checkpoint runs/two_tasks/checkpoints/last --episodes 50 --out runs/two_tasks/eval
     video2act eval --shipped --episodes 50
+    video2act eval --shipped --episodes 50 --scene randomized
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def register(subparsers, bench_subparsers) -> None:
     gen.add_argument("--image-size", type=image_size_arg, help="HxW of every camera (default config/data.yaml, 96x128)")
     gen.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, first-seed+1, ... (default 0)")
     gen.add_argument("--keep-failed", action="store_true", help="also keep episodes where the expert failed")
+    _scene_arg(gen)
     _layout_args(gen)
     gen.set_defaults(func=cmd_generate)
 
@@ -151,7 +153,16 @@ def register(subparsers, bench_subparsers) -> None:
     ev.add_argument("--max-steps", type=int, help="cap on steps per episode (default: the task's limit)")
     ev.add_argument("--out", help="folder for results.json, success.png and one video per task (first 2 episodes)")
     ev.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    _scene_arg(ev)
     ev.set_defaults(func=cmd_eval)
+
+
+def _scene_arg(parser) -> None:
+    from video2act.sim.scene import SCENES
+
+    parser.add_argument("--scene", choices=SCENES, default="clean",
+                        help="twin scenes: clean (default) or randomized (lighting, table, distractors, camera jitter "
+                             "per seed; config/sim.yaml scene_randomization); the same object placements per seed")
 
 
 def _layout_args(parser) -> None:
@@ -214,8 +225,8 @@ def cmd_generate(args) -> int:
 
     start = time.perf_counter()
     r = generate_dataset(args.task, args.episodes, args.out, args.image_size or DEFAULT_IMAGE_SIZE, args.first_seed,
-                         args.keep_failed, layout=args.to, force=args.force)
-    print(f"kept {r['kept']} episodes ({r['steps']} steps) in {time.perf_counter() - start:.1f} s; "
+                         args.keep_failed, layout=args.to, force=args.force, scene=args.scene)
+    print(f"kept {r['kept']} episodes ({r['steps']} steps, {args.scene} scenes) in {time.perf_counter() - start:.1f} s; "
           f"expert failed on {r['failed']} seeds {r['failed_seeds']}" + (" (kept)" if args.keep_failed else " (skipped)"))
     return 0 if r["kept"] >= args.episodes else 1
 
@@ -326,15 +337,16 @@ def cmd_eval(args) -> int:
     for task in tasks:
         r = evaluate(checkpoint, task, args.episodes, args.first_seed, args.max_steps,
                      str(out / f"{task}.mp4") if out else None, args.threads, ratio=args.ratio, synchronous=args.sync,
-                     system1_hz=args.system1_hz)
+                     system1_hz=args.system1_hz, scene=args.scene)
         results[task] = r
         ok = [e["seed"] for e in r["episodes"] if e["success"]]
-        print(f"{task}: {len(ok)}/{len(r['episodes'])} ({r['schedule']}); successful seeds {ok}")
-    print(f"\n{'task':<24s} {'success':>8s}   ({time.perf_counter() - start:.0f} s, {checkpoint})")
+        print(f"{task}: {len(ok)}/{len(r['episodes'])} ({r['schedule']}, {args.scene} scenes); successful seeds {ok}")
+    print(f"\n{'task':<24s} {'success':>8s}   ({args.scene} scenes, {time.perf_counter() - start:.0f} s, {checkpoint})")
     for task, r in results.items():
         print(f"{task:<24s} {100 * r['success_rate']:7.0f} %")
     if out:
-        (out / "results.json").write_text(json.dumps({"checkpoint": str(checkpoint), "results": results}, indent=1))
+        summary = {"checkpoint": str(checkpoint), "scene": args.scene, "results": results}
+        (out / "results.json").write_text(json.dumps(summary, indent=1))
         plot_success({t: r["success_rate"] for t, r in results.items()}, args.episodes, out / "success.png")
         print(f"results, success.png and videos in {out}")
     return 0

@@ -40,19 +40,21 @@ def record_expert_episode(env, task: str, seed: int, max_steps: int | None = Non
         if max_steps is not None and len(actions) >= max_steps:
             break
     episode = Episode(images={c: np.stack(v) for c, v in images.items()}, state=np.stack(states).astype(np.float32),
-                      action=np.stack(actions), instruction=obs["instruction"], task=task, source=f"expert seed {seed}",
+                      action=np.stack(actions), instruction=obs["instruction"], task=task,
+                      source=f"expert seed {seed}" + ("" if env.scene == "clean" else f" scene {env.scene}"),
                       objects=np.stack(objects))
     return episode, bool(success)
 
 
 def generate_dataset(task: str, episodes: int, out, image_size=DEFAULT_IMAGE_SIZE, first_seed: int = 0,
                      keep_failed: bool = False, max_seeds: int | None = None, progress: bool = True,
-                     layout: str = "npz", force: bool = False) -> dict:
+                     layout: str = "npz", force: bool = False, scene: str = "clean") -> dict:
     """Collect `episodes` expert episodes of `task` (seeds first_seed, first_seed+1, ...) into dataset `out`
-    (`layout` npz or lerobot, see format.create_writer; force replaces a dataset at `out`).
+    (`layout` npz or lerobot, see format.create_writer; force replaces a dataset at `out`) in the twin's `scene`
+    (clean or randomized, video2act.sim.scene; each episode's source names it).
 
     Failed expert episodes are skipped (unless keep_failed) and more seeds are tried, at most max_seeds
-    (default 2 x episodes). Returns {"kept", "failed", "failed_seeds", "steps", "meta"}.
+    (default 2 x episodes). Returns {"kept", "failed", "failed_seeds", "steps", "meta", "scene"}.
     """
     from tqdm import tqdm
 
@@ -63,11 +65,11 @@ def generate_dataset(task: str, episodes: int, out, image_size=DEFAULT_IMAGE_SIZ
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1. Got {episodes}")
     hz = float(load_config("robot.yaml")["rates"]["control_hz"])
-    env = CobotMagicEnv(image_size=image_size, control_hz=hz, render=True)
+    env = CobotMagicEnv(image_size=image_size, control_hz=hz, render=True, scene=scene)
     writer = create_writer(out, hz, list(CAMERAS), image_size, layout, force)
     max_seeds = 2 * episodes if max_seeds is None else max_seeds
     failed_seeds, steps = [], 0
-    bar = tqdm(total=episodes, desc=f"expert {task}", unit="ep", disable=not progress)
+    bar = tqdm(total=episodes, desc=f"expert {task} ({scene})", unit="ep", disable=not progress)
     try:
         for seed in range(first_seed, first_seed + max_seeds):
             if len(writer.episodes) >= episodes:
@@ -86,4 +88,4 @@ def generate_dataset(task: str, episodes: int, out, image_size=DEFAULT_IMAGE_SIZ
         env.close()
     meta = writer.finalize()
     return {"kept": len(writer.episodes), "failed": len(failed_seeds), "failed_seeds": failed_seeds,
-            "steps": steps, "meta": meta}
+            "steps": steps, "meta": meta, "scene": scene}

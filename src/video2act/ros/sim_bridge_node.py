@@ -54,6 +54,8 @@ def param_spec(robot_cfg: dict) -> dict:
         "mode": ("realtime", "stepping: realtime (wall-clock paced) | lockstep (one step per command set, deterministic)"),
         "task": ("pick_dual_bottles", "task loaded at start (see `video2act sim tasks`)"),
         "seed": (0, "seed of the first episode"),
+        "scene": ("clean", "mujoco twin scenes: clean | randomized (lighting, table, distractors, camera jitter per seed; "
+                           "config/sim.yaml scene_randomization)"),
         "image_height": (240, "camera image height (px); the robot gives 480"),
         "image_width": (320, "camera image width (px); the robot gives 640"),
         "control_hz": (float(rates["control_hz"]), "physics steps per simulated second (robot.yaml rates.control_hz)"),
@@ -64,14 +66,16 @@ def param_spec(robot_cfg: dict) -> dict:
     }
 
 
-def make_backend(name: str, image_size, control_hz: float):
+def make_backend(name: str, image_size, control_hz: float, scene: str = "clean"):
     """The simulator object for `name` (ValueError for an unknown name; RoboTwinUnavailable when missing)."""
     if name == "mujoco":
         from video2act.sim.env import CobotMagicEnv
 
         # render=False: the bridge renders only the steps whose camera frame is due (camera_hz <= control_hz)
-        return CobotMagicEnv(image_size=image_size, control_hz=control_hz, render=False)
+        return CobotMagicEnv(image_size=image_size, control_hz=control_hz, render=False, scene=scene)
     if name == "robotwin":
+        if scene != "clean":  # RoboTwin randomises through its own task config, not this parameter
+            raise ValueError(f"scene {scene!r} is the mujoco twin's; with backend robotwin leave scene at 'clean'")
         from video2act.sim.robotwin import RoboTwinEnv  # RoboTwin itself is imported at reset
 
         return RoboTwinEnv(image_size=image_size)
@@ -111,7 +115,7 @@ def main(args=None) -> int:
                 raise ValueError(f"diagnostics_hz must be > 0, got {p.diagnostics_hz}")
             topics, self.joint_names = robot["topics"], robot["robot"]["joint_names"]
             self.frame_ids = robot["cameras"]["frame_ids"]
-            env = make_backend(p.backend, (p.image_height, p.image_width), p.control_hz)
+            env = make_backend(p.backend, (p.image_height, p.image_width), p.control_hz, p.scene)
             self.core = SimBridgeCore(env, p.control_hz, p.camera_hz, p.mode, p.lockstep_timeout, p.teleop)
             self.env = env
             self.diag = DiagnosticsPublisher(self, name=NODE_NAME)

@@ -1,7 +1,7 @@
 """CobotMagicEnv: the twin as a Python environment (in-process; used by evaluation, data generation
 and the simulator bridge node).
 
-    env = CobotMagicEnv(image_size=(240, 320), control_hz=30, render=True)
+    env = CobotMagicEnv(image_size=(240, 320), control_hz=30, render=True, scene="clean")
     obs = env.reset("handover_block", seed=0)
     obs, success, done, info = env.step(target14)
     env.close()
@@ -11,6 +11,9 @@ Observation: {"images": {"head", "left", "right": uint8 (H, W, 3) RGB}, "state":
 One step = 1/control_hz s of physics. The target is clamped to the joint limits of config/robot.yaml
 and its change per step is capped at the hardware speed limit (robot.max_velocity), as the Piper
 firmware caps joint speed. With render=False the images dict is empty (fast expert evaluation).
+scene "clean" (default) is the twin as the shipped policy was measured on; "randomized" redraws lighting,
+table / floor colour and texture, distractors and camera poses per episode from the seed, with the same
+task placement (video2act.sim.scene, config/sim.yaml scene_randomization).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 from video2act.config import load_config
 from video2act.runtime.robot import RobotDescription
 from video2act.sim.model import ARMS, CAMERAS, build_mjcf, physics_timestep
+from video2act.sim.scene import check_scene, distractors_xml, scene_assets_xml, scene_rng
 from video2act.sim.tasks import make_task
 
 SETTLE_S = 0.1  # physics time after reset so objects seat on the table before the first observation
@@ -27,7 +31,8 @@ SETTLE_S = 0.1  # physics time after reset so objects seat on the table before t
 class CobotMagicEnv:
     """The dual-arm Piper twin with one task loaded at a time (see module docstring)."""
 
-    def __init__(self, image_size=(240, 320), control_hz: float = 30.0, render: bool = True):
+    def __init__(self, image_size=(240, 320), control_hz: float = 30.0, render: bool = True, scene: str = "clean"):
+        self.scene = check_scene(scene)
         h, w = (int(v) for v in image_size)
         if h <= 0 or w <= 0:
             raise ValueError(f"image_size must be positive (H, W), got {image_size}")
@@ -44,6 +49,8 @@ class CobotMagicEnv:
         self.model = self.data = self.task = None
         self._models: dict[str, object] = {}
         self._renderer = None
+        self._scenes: dict[str, object] = {}  # task -> SceneRandomizer, made with its model (it keeps the nominal values)
+        self._scene = None  # that of the loaded model (randomized scene only)
         self.step_count = 0
         self._ctrl_target = self.home.copy()
 
@@ -53,10 +60,19 @@ class CobotMagicEnv:
 
         task = make_task(task_name, self.sim)
         if task_name not in self._models:
-            xml = build_mjcf(task.objects_xml(), self.control_hz, self.robot, self.sim, offscreen=self.image_size)
+            if self.scene == "clean":  # exactly the MJCF of before scenes existed: clean stays bit-identical
+                xml = build_mjcf(task.objects_xml(), self.control_hz, self.robot, self.sim, offscreen=self.image_size)
+            else:
+                xml = build_mjcf(task.objects_xml() + distractors_xml(self.sim), self.control_hz, self.robot, self.sim,
+                                 offscreen=self.image_size, assets_xml=scene_assets_xml(self.sim))
             self._models[task_name] = mujoco.MjModel.from_xml_string(xml)
+            if self.scene == "randomized":
+                from video2act.sim.scene import SceneRandomizer
+
+                self._scenes[task_name] = SceneRandomizer(self._models[task_name], self.sim)
         self.task = task
         self.model = self._models[task_name]
+        self._scene = self._scenes.get(task_name)
         self.data = mujoco.MjData(self.model)
         m = self.model
         self._qadr = np.array([m.jnt_qposadr[m.joint(f"{a}_joint{i}").id] for a in ARMS for i in range(1, 7)])
@@ -78,6 +94,8 @@ class CobotMagicEnv:
             mujoco.mj_resetData(self.model, self.data)
         self._set_arm_qpos(self.home)
         self.task.randomize(self.model, self.data, np.random.default_rng(int(seed)))
+        if self._scene is not None:  # after the task: distractors keep clear of its bodies as placed
+            self._scene.apply(self.model, self.data, scene_rng(seed, task), self.task)
         self._ctrl_target = self.home.copy()
         self._apply_ctrl(self.home)
         mujoco.mj_forward(self.model, self.data)

@@ -137,8 +137,9 @@ def physics_timestep(control_hz: float, sim: dict | None = None) -> tuple[float,
 
 
 def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | None = None, sim: dict | None = None,
-               offscreen: tuple[int, int] = (480, 640)) -> str:
-    """The twin's MJCF as a string; `objects_xml` (bodies in the world frame) is inserted in the worldbody;
+               offscreen: tuple[int, int] = (480, 640), assets_xml: str = "") -> str:
+    """The twin's MJCF as a string; `objects_xml` (bodies in the world frame) is inserted in the worldbody,
+    `assets_xml` (textures, materials: the randomized scene's, video2act.sim.scene) in the assets;
     `offscreen` (H, W) is the largest image the renderer may produce (the offscreen buffer is exactly that:
     software rendering clears and resolves the whole buffer, whatever the viewport)."""
     robot = robot or load_config("robot.yaml")
@@ -177,7 +178,7 @@ def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | No
   <asset>
     <material name="arm" rgba="0.78 0.78 0.8 1"/><material name="gripper" rgba="0.2 0.2 0.22 1"/>
     <material name="finger" rgba="0.35 0.35 0.38 1"/><material name="table" rgba="0.55 0.42 0.3 1"/>
-    <material name="floor" rgba="0.3 0.32 0.35 1"/>
+    <material name="floor" rgba="0.3 0.32 0.35 1"/>{assets_xml}
   </asset>
   <default><geom solref="0.004 1" solimp="0.95 0.99 0.001"/></default>
   <worldbody>
@@ -201,7 +202,8 @@ def build_mjcf(objects_xml: str = "", control_hz: float = 30.0, robot: dict | No
 def project_to_head_camera(points, sim: dict | None = None) -> np.ndarray:
     """World points (..., 3) -> (..., 2) [x, y] in the head image, both in [-1, 1] (x right, y down; pixel
     centres of any image size map alike), from the camera in config/sim.yaml (pos, lookat, fovy), as MuJoCo
-    renders it. Points behind the camera give non-finite values."""
+    renders it. Points behind the camera give non-finite values. This is the nominal camera: in the randomized
+    scene (video2act.sim.scene) the rendered one is jittered off it by <= 1 cm per axis and 2 deg."""
     sim = sim or load_config("sim.yaml")
     cam = sim["cameras"]["head"]
     pos, lookat = np.asarray(cam["pos"], float), np.asarray(cam["lookat"], float)

@@ -154,11 +154,12 @@ def evaluate_episode(policy, env, task: str, seed: int, schedule: EvalSchedule, 
 
 def evaluate_policy(policy, task: str, episodes: int, first_seed: int, schedule: EvalSchedule | None = None,
                     image_size=None, fps: float | None = None, max_steps: int | None = None, video: str | None = None,
-                    progress: bool = False) -> dict:
+                    progress: bool = False, scene: str = "clean") -> dict:
     """Success rate of an in-memory policy over seeds first_seed .. first_seed+episodes-1.
 
-    Returns {"success_rate", "episodes": [{"seed", "success", "steps", ...}], "schedule": description}.
-    video: mp4 of the first two episodes (head | left | right).
+    Returns {"success_rate", "episodes": [{"seed", "success", "steps", ...}], "schedule": description, "scene"}.
+    video: mp4 of the first two episodes (head | left | right). scene: the twin's clean or randomized scenes
+    (video2act.sim.scene; the same object placements per seed).
     """
     from tqdm import tqdm
 
@@ -168,10 +169,11 @@ def evaluate_policy(policy, task: str, episodes: int, first_seed: int, schedule:
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1. Got {episodes}")
     schedule = schedule or EvalSchedule.from_config(control_hz=fps)
-    env = CobotMagicEnv(image_size=tuple(image_size or DEFAULT_IMAGE_SIZE), control_hz=schedule.control_hz, render=True)
+    env = CobotMagicEnv(image_size=tuple(image_size or DEFAULT_IMAGE_SIZE), control_hz=schedule.control_hz, render=True,
+                        scene=scene)
     results, frames = [], ([] if video else None)
     try:
-        for seed in tqdm(range(first_seed, first_seed + episodes), desc=f"eval {task}", unit="ep", disable=not progress):
+        for seed in tqdm(range(first_seed, first_seed + episodes), desc=f"eval {task} ({scene})", unit="ep", disable=not progress):
             r = evaluate_episode(policy, env, task, seed, schedule, max_steps, frames if (video and len(results) < 2) else None)
             results.append({"seed": seed, **r})
     finally:
@@ -179,7 +181,7 @@ def evaluate_policy(policy, task: str, episodes: int, first_seed: int, schedule:
     if video and frames:
         write_video(video, frames, schedule.control_hz)
     return {"success_rate": float(np.mean([r["success"] for r in results])), "episodes": results,
-            "schedule": schedule.describe()}
+            "schedule": schedule.describe(), "scene": scene}
 
 
 def checkpoint_info(checkpoint) -> dict:
@@ -190,7 +192,7 @@ def checkpoint_info(checkpoint) -> dict:
 
 def evaluate(checkpoint, task: str, episodes: int, first_seed: int | None = None, max_steps: int | None = None,
              video: str | None = None, threads: int | None = None, progress: bool = True, ratio: int | None = None,
-             synchronous: bool = False, system1_hz: float | None = None) -> dict:
+             synchronous: bool = False, system1_hz: float | None = None, scene: str = "clean") -> dict:
     """Success rate of a checkpoint on `task` (see evaluate_policy); schedule from config/eval.yaml with overrides."""
     import torch
 
@@ -205,7 +207,7 @@ def evaluate(checkpoint, task: str, episodes: int, first_seed: int | None = None
                                         control_hz=info.get("fps"))
     first_seed = int(load_config("eval.yaml")["first_seed"]) if first_seed is None else first_seed
     return evaluate_policy(policy, task, episodes, first_seed, schedule, image_size=info.get("image_size"),
-                           max_steps=max_steps, video=video, progress=progress)
+                           max_steps=max_steps, video=video, progress=progress, scene=scene)
 
 
 def write_video(path: str, frames: list, fps: float) -> None:
