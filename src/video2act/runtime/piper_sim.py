@@ -9,6 +9,7 @@ On its own bus (python-can `virtual` by default, same channel as the SDK's; in-p
 - decodes every command frame with piper_sdk's own parser (C_PiperParserV2): MotionCtrl_2 0x151, JointCtrl
   0x155..0x157, GripperCtrl 0x159; while enabled the joints follow the newest JointCtrl target and the gripper
   the newest GripperCtrl target (at once: a perfect position servo);
+- `send_joint_feedback = False` stops only the joint / gripper feedback (status and driver frames go on);
 - `link_up = False` drops the link both ways (a pulled cable): nothing sent, nothing received.
 
 `motion_frames` records (time.monotonic(), joints [6 x 0.001 deg]) for every complete JointCtrl triple.
@@ -40,6 +41,7 @@ class SimulatedPiper:
         self._enable_countdown: int | None = None
         self.arm_status = 0x00
         self.link_up = True
+        self.send_joint_feedback = True  # False: joint + gripper feedback stop, the rest of the link stays up
         self.speed_percent: int | None = None
         self.ctrl_mode: int | None = None
         self.gripper_commands: list[tuple[float, int, int, int]] = []  # (t, angle, effort, code)
@@ -63,11 +65,12 @@ class SimulatedPiper:
             if self.link_up:
                 with self.lock:
                     j, g, enabled, status = list(self.joints), self.gripper, self.enabled, self.arm_status
-                frames = [self._frame(0x2A1, bytes([0x01, status, 0, 0, 0, 0, 0, 0])),
-                          self._frame(0x2A5, struct.pack(">ii", j[0], j[1])),
-                          self._frame(0x2A6, struct.pack(">ii", j[2], j[3])),
-                          self._frame(0x2A7, struct.pack(">ii", j[4], j[5])),
-                          self._frame(0x2A8, struct.pack(">ihBB", g, 1000, 0x40 if enabled else 0, 0))]
+                frames = [self._frame(0x2A1, bytes([0x01, status, 0, 0, 0, 0, 0, 0]))]
+                if self.send_joint_feedback:
+                    frames += [self._frame(0x2A5, struct.pack(">ii", j[0], j[1])),
+                               self._frame(0x2A6, struct.pack(">ii", j[2], j[3])),
+                               self._frame(0x2A7, struct.pack(">ii", j[4], j[5])),
+                               self._frame(0x2A8, struct.pack(">ihBB", g, 1000, 0x40 if enabled else 0, 0))]
                 foc = 0x40 if enabled else 0x00  # bit 6: driver enabled
                 frames += [self._frame(0x261 + i, struct.pack(">HhbBH", 240, 30, 30, foc, 0)) for i in range(6)]
                 for f in frames:
