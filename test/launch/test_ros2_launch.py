@@ -346,3 +346,45 @@ def test_record_teleop_records_through_the_available_recorder(launch, workspace)
     episode = Dataset(workspace[0] / f"ds_{bag.name}").load_all()[0]
     assert len(meta["episodes"]) == 1 and len(episode) >= N - 2
     assert episode.instruction == "hand over the block"
+
+
+# -- the Piper drivers --------------------------------------------------------------------------------------------
+
+def test_real_robot_with_piper_sdk_drivers_enables_streams_and_a_killed_driver_ends_it(launch):
+    """drivers:=piper_sdk on the virtual bus (a simulated arm per driver): both drivers enable their arm, the
+    streamer streams to them (/master/joint_*) and their feedback comes back (/puppet/joint_*); a driver killed
+    mid-run ends the launch with rc 1, naming it."""
+    from sensor_msgs.msg import JointState
+
+    from video2act.config import load_config
+
+    topics = load_config("robot.yaml")["topics"]
+    probe = Probe({topics["command"]["left"]: JointState, topics["command"]["right"]: JointState,
+                   topics["feedback"]["left"]: JointState, topics["feedback"]["right"]: JointState})
+    try:
+        run = launch("real_robot.launch.py", "preset:=tiny", "cameras:=external", "drivers:=piper_sdk",
+                     "can_interface:=virtual", "can_left:=vcan_left", "can_right:=vcan_right")
+        wait_for(lambda: all(n >= 30 for n in probe.counts.values()) or run.proc.poll() is not None,
+                 "commands to and feedback from both drivers", timeout=240)
+        assert run.proc.poll() is None, run.output[-4000:]
+    finally:
+        probe.close()
+    for arm in ("left", "right"):
+        assert f"arm {arm} on vcan_{arm} enabled" in run.output, run.output[-4000:]
+    assert "streaming to cobot_magic" in run.output
+    (driver,) = [pid for pid in _marked_pids(run.token)
+                 if b"piper_sdk_driver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                 and b"__ns:=/right" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(driver, signal.SIGKILL)
+    assert run.wait(timeout=120) == 1, run.output[-4000:]
+    assert "critical node piper_sdk_driver_right exited with signal SIGKILL" in run.output, run.output[-4000:]
+    _exited_clean(run)
+
+
+def test_real_robot_with_piper_ros_drivers_needs_piper_ros(launch):
+    if _installed("piper_ros"):
+        pytest.skip("piper_ros is installed here")
+    run = launch("real_robot.launch.py", "drivers:=piper_ros", "cameras:=external")
+    assert run.wait(timeout=60) != 0
+    assert "piper_ros is not installed" in run.output and "process started" not in run.output, run.output[-3000:]
+    _exited_clean(run)

@@ -33,6 +33,8 @@ TOOLS = {
     "rosbag2": ("ros2bag", None, "apt install ros-jazzy-rosbag2 ros-jazzy-rosbag2-storage-mcap, "
                                  "or record with recorder:=video2act (no rosbag2 needed)"),
     "rosbag2_storage_mcap": ("rosbag2_storage_mcap", None, "apt install ros-jazzy-rosbag2-storage-mcap"),
+    "piper_ros": ("piper", "piper_single_ctrl", "build agilexrobotics/piper_ros (humble) in a colcon workspace and "
+                  "source it, or use drivers:=piper_sdk (pip install 'video2act[piper]')"),
 }
 
 
@@ -189,3 +191,20 @@ def sim_instruction(task: str = "task", instruction: str = "instruction", bridge
                 env.close()
 
     return TaskInstruction()
+
+
+def sink_for_drivers(drivers: str = "drivers", sink: str = "sink"):
+    """The streamer's sink: piper_ros for drivers:=piper_ros, cobot_magic (the piper_sdk_driver's topics) for
+    drivers:=piper_sdk, else the launch argument `sink`."""
+    from launch.substitution import Substitution
+
+    class SinkForDrivers(Substitution):
+        def describe(self) -> str:
+            return f"SinkForDrivers({drivers}, {sink})"
+
+        def perform(self, context) -> str:
+            configs = context.launch_configurations
+            return {"piper_ros": "piper_ros", "piper_sdk": "cobot_magic"}.get(configs.get(drivers, "none"),
+                                                                              configs.get(sink, "cobot_magic"))
+
+    return SinkForDrivers()
