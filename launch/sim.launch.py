@@ -22,8 +22,8 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from video2act.config import config_path, load_config
-from video2act.sim.scene import SCENES
 from video2act.ros.launch_guard import critical, dds_profile, preset_choices, require_if, sim_instruction, task_choices
+from video2act.sim.scene import SCENES
 
 
 def generate_launch_description():
