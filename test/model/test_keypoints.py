@@ -71,13 +71,15 @@ def test_object_oracle_policy_needs_object_poses():
     assert policy.image_tokens(pixels, torch.zeros(1, 16)).shape == (1, 1, 4, 128)
 
 
-def test_small_preset_acts_on_the_head_camera_at_its_aspect_ratio():
+def test_small_preset_reads_three_cameras_at_their_aspect_ratio_and_trains_only_the_qformers_of_system2():
     policy = Video2ActPolicy.from_preset("small", seed=0)
-    assert policy.config.image_size == (96, 128) and policy.config.cameras == ("head",)
-    pixels = policy.preprocess_images({"head": np.zeros((240, 320, 3), np.uint8)})
-    assert pixels.shape == (1, 1, 3, 96, 128)
-    trainable = {n.split(".")[0] for n, p in policy.named_parameters() if p.requires_grad}
-    assert "system2" not in trainable and not any(p.requires_grad for p in policy.encoders.text_encoder.parameters())
+    assert policy.config.image_size == (96, 128) and policy.config.cameras == ("head", "left", "right")
+    assert policy.config.object_aux_weight == 0.0 and policy.config.keyframe_aux_weight > 0  # no simulator labels
+    pixels = policy.preprocess_images({cam: np.zeros((240, 320, 3), np.uint8) for cam in policy.config.cameras})
+    assert pixels.shape == (1, 3, 3, 96, 128)
+    trainable_s2 = {n.split(".")[1] for n, p in policy.named_parameters() if p.requires_grad and n.startswith("system2.")}
+    assert trainable_s2 == {"spatial_qformer", "motion_qformer"}  # the VDM and its conditioning stay frozen
+    assert not any(p.requires_grad for p in policy.encoders.text_encoder.parameters())
 
 
 @torch.no_grad()
