@@ -253,7 +253,7 @@ def test_monitor_uses_robot_state_publisher_when_installed_else_its_own_tf(tmp_p
 
 
 def test_sim_instruction_is_the_tasks_own_unless_given(tmp_path):
-    pytest.importorskip("launch", reason="launch is not installed (../shared/ros2-launch/install.sh)")
+    pytest.importorskip("launch.launch_context", reason="launch is not installed (../shared/ros2-launch/install.sh)")
     from launch import LaunchContext
 
     from video2act.config import config_path
