@@ -53,14 +53,15 @@ def generate_launch_description():
     streamer = Node(package="video2act", executable="trajectory_streamer", name="trajectory_streamer", output="screen",
                     parameters=[arg("streamer_params"), {"sink": ParameterValue(sink_for_drivers(), value_type=str)}])
     is_driver = lambda name: IfCondition(EqualsSubstitution(arg("drivers"), name))  # noqa: E731
+    can = {"left": arg("can_left"), "right": arg("can_right")}  # one CAN port per arm
     sdk_drivers = [Node(package="video2act", executable="piper_sdk_driver", name="piper_sdk_driver", namespace=a,
                         exec_name=f"piper_sdk_driver_{a}", output="screen", condition=is_driver("piper_sdk"),
-                        parameters=[arg("driver_params"), {"arm": a, "can_port": ParameterValue(arg(f"can_{a}"), value_type=str),
+                        parameters=[arg("driver_params"), {"arm": a, "can_port": ParameterValue(can[a], value_type=str),
                                                            "can_interface": ParameterValue(arg("can_interface"), value_type=str)}])
                    for a in ARMS]
     ros_drivers = [Node(package="piper", executable="piper_single_ctrl", name="piper_ctrl_single_node", namespace=a,
                         exec_name=f"piper_ros_{a}", output="screen", condition=is_driver("piper_ros"),
-                        parameters=[{"can_port": ParameterValue(arg(f"can_{a}"), value_type=str), "auto_enable": False,
+                        parameters=[{"can_port": ParameterValue(can[a], value_type=str), "auto_enable": False,
                                      "gripper_exist": True, "gripper_val_mutiple": 1}])
                    for a in ARMS]
     return LaunchDescription([

@@ -19,13 +19,15 @@ from video2act.config import config_dir, load_config, recorded_topics
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 EXPECTED = {
-    "real_robot.launch.py": {"camera_node", "system2_node", "system1_node", "trajectory_streamer"},
+    "real_robot.launch.py": {"camera_node", "system2_node", "system1_node", "trajectory_streamer",
+                             "piper_sdk_driver", "piper_single_ctrl"},  # drivers:=piper_sdk | piper_ros
     "sim.launch.py": {"sim_bridge_node", "system2_node", "system1_node", "trajectory_streamer"},
     "record_teleop.launch.py": {"camera_node"},
     "monitor.launch.py": {"monitor_node", "robot_state_publisher", "rviz2"},
 }
 BUILTIN_PARAMS = {"use_sim_time"}  # declared by rclpy for every node
-EXTERNAL_PACKAGES = {"robot_state_publisher", "rviz2"}  # exec_depends in package.xml
+EXTERNAL_PACKAGES = {"robot_state_publisher", "rviz2",  # exec_depends in package.xml
+                     "piper"}  # AgileX piper_ros, only for drivers:=piper_ros (the launch refuses without it)
 
 
 def _console_scripts() -> set:
@@ -129,7 +131,8 @@ def test_launch_file_static(path):
         undeclared = names - declared - BUILTIN_PARAMS
         assert not undeclared, f"{path.name}: {exe} does not declare {sorted(undeclared)}"
         for name in files:
-            section = load_config(name).get(exe, {}).get("ros__parameters")
+            params = load_config(name)  # a node started once per arm (namespaced) reads the `/**` wildcard section
+            section = (params.get(exe) or params.get("/**") or {}).get("ros__parameters")
             assert isinstance(section, dict), f"config/{name} has no `{exe}: ros__parameters:` section"
             unknown = set(section) - declared - BUILTIN_PARAMS
             assert not unknown, f"config/{name} sets parameters {sorted(unknown)} that {exe} does not declare"
