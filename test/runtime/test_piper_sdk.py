@@ -193,9 +193,12 @@ def test_a_fault_holds_within_half_a_second_and_streaming_resumes(rigs, fault):
         r.sim.arm_status = 0x07  # collision
         wait_until(lambda: r.sdk.GetArmStatus().arm_status.arm_status == 0x07, what="error status")
     if fault in ("link lost", "feedback stops"):  # let the last frames in flight arrive
-        s = r.stamp()
-        time.sleep(0.05)
-        wait_until(lambda: r.stamp() == s or time.sleep(0.02) or r.stamp() == s, what="feedback to stop")
+        def stopped():
+            s = r.stamp()
+            time.sleep(0.03)
+            return r.stamp() == s
+
+        wait_until(stopped, what="feedback to stop")
     t_fault, wire_before = t, len(r.sniffer.frames)
     t, out = stream(core, arms, t, 120, sleep=False)  # 0.6 s of fake time
     last_left = max((tt for tt, a, _, _ in out if a == "left"), default=t_fault - DT)

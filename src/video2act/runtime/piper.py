@@ -221,17 +221,19 @@ class EnableGate:
 
     The humble node drops every joint command until it is enabled (`enable_srv` service or `enable_flag` topic)
     and closes the gripper (GripperCtrl 0) when enabling. Per arm: "requesting" (the node sends the request;
-    `on_result` with the driver's answer) -> "settling" (until the measured gripper has not moved by more than
+    `on_result` with the driver's answer) -> "settling" (from settle_min on, until the measured gripper has not moved by more than
     settle_tol for settle_s, at most settle_timeout) -> "enabled". A refused or unanswered request ->
     "refused" and `failed` names the arm. The streamer starts (from the measured pose) once `done`.
     """
 
     def __init__(self, arms, start: float, timeout: float = 8.0, settle_s: float = 0.3, settle_tol: float = 5e-4,
-                 settle_timeout: float = 3.0):
+                 settle_timeout: float = 3.0, settle_min: float = 0.5):
         self.state = {a: "requesting" for a in arms}
         self.detail = {a: "" for a in arms}
         self.start, self.timeout = float(start), float(timeout)
         self.settle_s, self.settle_tol, self.settle_timeout = float(settle_s), float(settle_tol), float(settle_timeout)
+        self.settle_min = float(settle_min)  # s after the request before stillness counts (the topic interface
+        # gives no answer: the driver may act on the request a little later, then the gripper starts to close)
         self._settle_from: dict[str, float] = {}
         self._still: dict[str, tuple[float, float]] = {}  # arm -> (gripper, since)
 
@@ -244,7 +246,7 @@ class EnableGate:
             self.state[arm], self.detail[arm] = "refused", detail or "the driver answered enable_response: false"
 
     def on_measured(self, arm: str, q7, now: float) -> None:
-        if self.state[arm] != "settling":
+        if self.state[arm] != "settling" or now - self._settle_from[arm] < self.settle_min:
             return
         g = float(np.asarray(q7, dtype=float).reshape(-1)[-1])
         ref, since = self._still.get(arm, (g, float(now)))
