@@ -157,6 +157,13 @@ def _exited_clean(run: Launch) -> None:
     assert not left, "processes left behind by the launch:\n" + "\n".join(left) + f"\n{run.output[-3000:]}"
 
 
+def _refused_before_start(run: Launch, message: str) -> None:
+    """The launch failed naming `message`, started no process and left nothing behind."""
+    assert run.wait(timeout=60) != 0
+    assert message in run.output and "process started" not in run.output, run.output[-3000:]
+    _exited_clean(run)
+
+
 class Probe:
     """This test process's rclpy node: counts what the launched graph publishes."""
 
@@ -269,20 +276,14 @@ def test_record_teleop_camera_failure_closes_the_bag_and_ends_the_launch(launch,
 def test_rviz_without_rviz2_is_refused_before_anything_starts(launch, file, args):
     if _installed("rviz2"):
         pytest.skip("rviz2 is installed here")
-    run = launch(file, *args)
-    assert run.wait(timeout=60) != 0
-    assert "rviz2 is not installed" in run.output, run.output[-3000:]
-    assert "process started" not in run.output, run.output[-3000:]
-    _exited_clean(run)
+    _refused_before_start(launch(file, *args), "rviz2 is not installed")
 
 
 def test_record_teleop_ros2bag_without_rosbag2_is_refused(launch):
     if _installed("rosbag2"):
         pytest.skip("rosbag2 is installed here")
-    run = launch("record_teleop.launch.py", "recorder:=ros2bag", "cameras:=external")
-    assert run.wait(timeout=60) != 0
-    assert "rosbag2 is not installed" in run.output and "process started" not in run.output, run.output[-3000:]
-    _exited_clean(run)
+    _refused_before_start(launch("record_teleop.launch.py", "recorder:=ros2bag", "cameras:=external"),
+                          "rosbag2 is not installed")
 
 
 def test_an_unknown_preset_is_refused_by_the_launch(launch):
@@ -384,7 +385,5 @@ def test_real_robot_with_piper_sdk_drivers_enables_streams_and_a_killed_driver_e
 def test_real_robot_with_piper_ros_drivers_needs_piper_ros(launch):
     if _installed("piper_ros"):
         pytest.skip("piper_ros is installed here")
-    run = launch("real_robot.launch.py", "drivers:=piper_ros", "cameras:=external")
-    assert run.wait(timeout=60) != 0
-    assert "piper_ros is not installed" in run.output and "process started" not in run.output, run.output[-3000:]
-    _exited_clean(run)
+    _refused_before_start(launch("real_robot.launch.py", "drivers:=piper_ros", "cameras:=external"),
+                          "piper_ros is not installed")
