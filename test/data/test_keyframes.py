@@ -56,3 +56,40 @@ def test_grasp_targets_land_on_the_objects_the_twin_knows(task):
     assert len(grasps) == (2 if task == "pick_dual_bottles" else 1)
     for g in grasps:
         assert np.min(np.linalg.norm(bodies[:, :2] - g[:2], axis=1)) < 0.02
+
+
+def test_the_sampler_hands_the_model_head_image_targets_from_keyframes_or_objects():
+    """data.windows projects the targets (the model holds no camera model): on an expert episode the grasp
+    keyframes land within 2 px (of the 128-px-wide head image) of the projected true bottles; slots without a
+    next event are not valid; asking for object targets where a dataset has no object poses is refused."""
+    from dataclasses import replace
+
+    from video2act.data.generate import record_expert_episode
+    from video2act.data.windows import WindowSampler
+    from video2act.sim.env import CobotMagicEnv
+
+    env = CobotMagicEnv(image_size=(24, 32), control_hz=30.0, render=False)
+    try:
+        episode, success = record_expert_episode(env, "pick_dual_bottles", seed=4)
+    finally:
+        env.close()
+    assert success
+    tokens = [(np.zeros((len(episode), 2, 4), np.float32), np.zeros((len(episode), 2, 4), np.float32))]
+
+    def batch(kind, ep=episode):
+        return WindowSampler([ep], None, 8, 2, 4, tokens=tokens, keypoint_targets=kind).batch([(0, 0), (0, len(ep) - 1)])
+
+    kf, obj = batch("keyframes"), batch("objects")
+    assert kf["keypoint_targets"].shape == (2, len(SLOTS), 2) and kf["keypoint_valid"].shape == (2, len(SLOTS))
+    # pick_dual_bottles: both arms grasp (slots 0, 2) and never release; at the last step nothing is ahead
+    assert kf["keypoint_valid"][0].tolist() == [True, False, True, False]
+    assert not kf["keypoint_valid"][1].any()
+    bottles = obj["keypoint_targets"][0][obj["keypoint_valid"][0]].numpy()  # (2, 2)
+    for slot in (0, 2):
+        px = np.abs(bottles - kf["keypoint_targets"][0, slot].numpy()) * 63.5  # [-1, 1] -> px at 128 wide
+        assert px.max(-1).min() < 2.0, (slot, px)
+    assert "keypoint_targets" not in WindowSampler([episode], None, 8, 2, 4, tokens=tokens).batch([(0, 0)])
+    with pytest.raises(ValueError, match="object poses"):
+        batch("objects", replace(episode, objects=None))
+    with pytest.raises(ValueError, match="keypoint_targets must be"):
+        batch("labels")

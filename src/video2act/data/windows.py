@@ -10,8 +10,10 @@
     or before t - lag, lag drawn in [0, max_feature_lag] steps: System 1 acts on features that are as old
     as System 2's period and latency make them on the robot
     objects        true object poses at t (when the dataset has them)
-    keyframes      where each arm next grasps / releases after t, from the recorded joints (data.keyframes;
-                   when asked for: any dataset has them)
+    keypoint       where the head camera's first keypoint maps should peak (training-only supervision, when
+      targets      asked for): "keyframes", where each arm next grasps / releases after t from the recorded
+                   joints (data.keyframes: any dataset has them), or "objects", the true object poses (the
+                   twin's only); projected into the head image here, so the model never needs a camera model
 """
 from __future__ import annotations
 
@@ -35,6 +37,27 @@ def future_window(t: int, length: int, horizon: int) -> np.ndarray:
     return np.clip(np.arange(t, t + horizon), None, length - 1)
 
 
+def _target_points(episode, kind: str) -> np.ndarray:
+    """(T, S, 3) world points of one episode, zeros where there is none."""
+    if kind == "objects":
+        return episode.objects.reshape(len(episode), -1, 4)[..., :3]  # [x, y, z, yaw] per body
+    from video2act.data.keyframes import keyframe_targets
+
+    return keyframe_targets(episode.state, episode.action).reshape(len(episode), -1, 3)
+
+
+def head_image_targets(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World points (..., S, 3), zeros = none -> (targets (..., S, 2) [x, y] in the head image in [-1, 1],
+    valid (..., S) bool). The nominal head camera of config/sim.yaml (a real robot's calibrated one goes
+    there); points behind it are not valid."""
+    from video2act.sim.model import project_to_head_camera
+
+    points = np.asarray(points, dtype=np.float64)
+    projected = project_to_head_camera(points)
+    valid = (np.abs(points).sum(-1) > 0) & np.isfinite(projected).all(-1)
+    return np.nan_to_num(projected).astype(np.float32), valid
+
+
 class WindowSampler:
     """Draws training batches from in-memory episodes and their cached latents.
 
@@ -46,7 +69,7 @@ class WindowSampler:
     """
 
     def __init__(self, episodes, latents, chunk_size: int, short_window: int, long_window: int, stride: int = 1,
-                 tokens=None, max_feature_lag: int = 0, features: str = "tokens", keyframes: bool = False):
+                 tokens=None, max_feature_lag: int = 0, features: str = "tokens", keypoint_targets: str | None = None):
         source = tokens if tokens is not None else latents
         if source is None or len(episodes) != len(source) or not episodes:
             raise ValueError(f"need one latent (or token) pair per episode. Got {len(episodes)} episodes, "
@@ -58,12 +81,14 @@ class WindowSampler:
         self.feature_keys = ("spatial", "motion") if features == "tokens" else ("spatial_maps", "motion_maps")
         self.max_feature_lag = int(max_feature_lag)
         self.with_objects = all(e.objects is not None for e in episodes)
-        if keyframes:
-            from video2act.data.keyframes import keyframe_targets
-
-            self.keyframes = [keyframe_targets(e.state, e.action) for e in episodes]  # (T, 12) per episode
-        else:
-            self.keyframes = None
+        if keypoint_targets not in (None, "keyframes", "objects"):
+            raise ValueError(f"keypoint_targets must be None, 'keyframes' or 'objects'. Got {keypoint_targets!r}")
+        if keypoint_targets == "objects" and not self.with_objects:
+            raise ValueError("keypoint_targets='objects' needs true object poses in every episode (the twin's "
+                             "datasets); recorded robot data has none: use 'keyframes'")
+        # per episode (targets (T, S, 2) in [-1, 1], valid (T, S)) or None
+        self.keypoints = None if keypoint_targets is None else [
+            head_image_targets(_target_points(e, keypoint_targets)) for e in episodes]
         self.chunk_size, self.short_window, self.long_window = int(chunk_size), int(short_window), int(long_window)
         self.stride = int(stride)
         # every (episode, step) pair is one sample
@@ -76,7 +101,8 @@ class WindowSampler:
         """One sample (no batch axis): images {cam: (H, W, 3)}, state (14,), action (H, 14), instruction, and
         high (C, T_s, h, w) + low (C, T_l, h', w') latents, or spatial (Ns, D) + motion (Nm, D) tokens (or
         spatial_maps (D, T_s', h, w) + motion_maps (D, T_l', h', w')) from System 2's newest frame at or before
-        t - lag; objects (D_obj,) where the dataset has them; keyframes (12,) when asked for."""
+        t - lag; objects (D_obj,) where the dataset has them; keypoint_targets (S, 2) + keypoint_valid (S,)
+        when asked for."""
         ep = self.episodes[episode]
         out = {
             "images": {cam: img[t] for cam, img in ep.images.items()},
@@ -94,8 +120,9 @@ class WindowSampler:
                        low=low[past_window(t, self.long_window, self.stride)].transpose(1, 0, 2, 3))
         if self.with_objects:
             out["objects"] = ep.objects[t]
-        if self.keyframes is not None:
-            out["keyframes"] = self.keyframes[episode][t]
+        if self.keypoints is not None:
+            targets, valid = self.keypoints[episode]
+            out["keypoint_targets"], out["keypoint_valid"] = targets[t], valid[t]
         return out
 
     def batch(self, pairs, lags=None) -> dict:
@@ -112,7 +139,7 @@ class WindowSampler:
             "instruction": [it["instruction"] for it in items],
         }
         keys = {**{k: k for k in self.feature_keys}, "high": "high_latents", "low": "low_latents", "objects": "objects",
-                "keyframes": "keyframes"}
+                "keypoint_targets": "keypoint_targets", "keypoint_valid": "keypoint_valid"}
         for key, name in keys.items():
             if key in items[0]:
                 out[name] = torch.from_numpy(np.stack([it[key] for it in items]))

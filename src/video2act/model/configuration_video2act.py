@@ -211,6 +211,14 @@ class Video2ActConfig:
         return "maps" if "system2_conditioning" in self.frozen else None
 
     @property
+    def keypoint_targets(self) -> str | None:
+        """What supervises the head camera's first keypoint maps in training (data.windows): "objects" (the
+        twin's object poses), "keyframes" (the recorded grasp / release points) or None."""
+        if self.object_aux_weight > 0:
+            return "objects"
+        return "keyframes" if self.keyframe_aux_weight > 0 else None
+
+    @property
     def head_camera(self) -> str:
         return self.cameras[0]
 

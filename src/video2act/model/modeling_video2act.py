@@ -406,7 +406,8 @@ class Video2ActPolicy(nn.Module):
             (B, D, T_l', h', w') run through the Q-formers, or cached VAE latents `high_latents` (B, C, T_s, h, w)
             and `low_latents` (B, C, T_l, h', w') run through the frozen truncated VDM and the Q-formers;
             optional `objects` (B, OBJECT_DIM) true object poses (oracle encoder input / auxiliary target);
-            optional `keyframes` (B, 12) where each arm next grasps / releases (data.keyframes; auxiliary target);
+            optional `keypoint_targets` (B, S, 2) in [-1, 1] + `keypoint_valid` (B, S): where the head camera's
+            first S keypoint maps should peak (data.windows; training-only auxiliary target);
             optional `noise` (B, H, A) and `timesteps` (B,) to evaluate the loss at fixed draws.
         Returns:
             loss (scalar tensor), info {"loss": float total, "diffusion": float, "keypoint_ce": float (if used)}.
@@ -421,14 +422,10 @@ class Video2ActPolicy(nn.Module):
             cond = self.system2_condition(text, text_mask, pixels[:, 0])
             spatial, motion = self.system2(batch["high_latents"].to(self.device), batch["low_latents"].to(self.device), *cond)
         objects = batch.get("objects")
-        # keypoint supervision: world points (B, S*3 or S*4) whose head-image projections the first maps learn
-        if self.config.object_aux_weight > 0 and objects is not None:
-            aux_weight, points = self.config.object_aux_weight, objects.view(objects.shape[0], -1, 4)[..., :3]
-        elif self.config.keyframe_aux_weight > 0 and batch.get("keyframes") is not None:
-            aux_weight, points = self.config.keyframe_aux_weight, batch["keyframes"].view(len(batch["keyframes"]), -1, 3)
-        else:
-            aux_weight, points = 0.0, None
-        aux = points is not None
+        # keypoint supervision: where the head camera's first maps should peak, (B, S, 2) in [-1, 1] + valid (B, S)
+        # (data.windows: from the recorded joints' grasp / release keyframes, or the twin's object poses)
+        aux_weight = self.config.object_aux_weight + self.config.keyframe_aux_weight  # one of them, by config
+        aux = aux_weight > 0 and batch.get("keypoint_targets") is not None
         if aux:  # maps once: the same maps feed the tokens and the keypoint supervision
             encoder = self.encoders.image_encoder
             maps = encoder.maps(pixels.flatten(0, 1))  # (B*V, K, h, w)
@@ -454,13 +451,8 @@ class Video2ActPolicy(nn.Module):
         diffusion = F.mse_loss(self.dit(noisy, timesteps, state, context, mask), target)
         loss, info = diffusion, {"diffusion": float(diffusion.detach())}
         if aux:
-            # the head camera's first maps should peak where the points are (objects, or where the arms grasp
-            # next) projected into the head image: training-only supervision of what the filters should find
-            from video2act.sim.model import project_to_head_camera
-
-            slots = points.cpu().numpy()  # (B, S, 3) world positions, zero = none
-            targets = torch.from_numpy(np.nan_to_num(project_to_head_camera(slots)).astype(np.float32)).to(maps.device)
-            valid = torch.from_numpy(np.abs(slots).sum(-1) > 0).to(maps.device)
+            targets = batch["keypoint_targets"].to(maps.device).float()
+            valid = batch["keypoint_valid"].to(maps.device).bool()
             head_maps = maps.view(b, pixels.shape[1], *maps.shape[1:])[:, 0]  # (B, K, h, w)
             aux_loss = self.encoders.image_encoder.heatmap_loss(head_maps, targets, valid)
             loss = loss + aux_weight * aux_loss

@@ -105,7 +105,7 @@ class TrainingData:
                                  policy.config.chunk_size, s2.short_window, s2.long_window, stride=stride,
                                  tokens=[tokens[i] for i in idx] if tokens else None, max_feature_lag=max_feature_lag,
                                  features=policy.config.system2_cache or "tokens",
-                                 keyframes=policy.config.keyframe_aux_weight > 0)
+                                 keypoint_targets=policy.config.keypoint_targets)
 
         return make(False), make(True)
 
