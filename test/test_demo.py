@@ -60,3 +60,20 @@ def test_command_report_leaves_out_only_the_restart_after_a_reset():
     assert report["left"]["restarts"] == 1
     assert report["left"]["max_step_over_cap"] == pytest.approx(10.0)  # the jump at 45 is still caught
     assert command_report(cmds, robot, 30.0, 0.0, 2.0)["left"]["restarts"] == 0
+
+
+def test_the_closed_loop_refuses_a_checkpoint_the_nodes_would_refuse_before_starting_them():
+    from video2act.config import load_config
+    from video2act.demo import check_closed_loop_checkpoint
+    from video2act.model.checkpoint import CheckpointMismatch
+    from video2act.training.evaluate import shipped_checkpoint
+
+    rates = load_config("robot.yaml")["rates"]
+    bottles = "Pick up both bottles with both arms at the same time."
+    trained = check_closed_loop_checkpoint(shipped_checkpoint(), "pick_dual_bottles", bottles, rates)
+    assert trained.image_size == (96, 128)  # what the twin bridge is told to render
+    with pytest.raises(CheckpointMismatch, match=r"the demo's closed loop:\n  task \(--task\): trained with one of "
+                                                 r"\['pick_dual_bottles', 'place_empty_cup'\], got 'handover_block'"):
+        check_closed_loop_checkpoint(shipped_checkpoint(), "handover_block", bottles, rates)
+    with pytest.raises(CheckpointMismatch, match="system2_frame_hz: trained with 10 Hz, got 5 Hz"):
+        check_closed_loop_checkpoint(shipped_checkpoint(), "pick_dual_bottles", bottles, {**rates, "system2_frame_hz": 5.0})

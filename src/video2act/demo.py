@@ -207,6 +207,20 @@ def command_report(commands: dict, robot, rate_hz: float, t0: float, t1: float, 
     return report
 
 
+def check_closed_loop_checkpoint(checkpoint, task: str, instruction: str, rates: dict):
+    """The checkpoint's TrainedWith, after the checks the nodes will make, before any of them starts (a clear
+    CheckpointMismatch instead of nodes that never come up): the graph runs at robot.yaml's `rates`, the twin's
+    cameras render at the trained image size, the policy is told `task`'s instruction."""
+    from video2act.model.checkpoint import TrainedWith, check_compatible
+    from video2act.sim.model import CAMERAS
+
+    trained = TrainedWith.read(checkpoint)
+    check_compatible(trained, "the demo's closed loop", {"task": "--task"}, control_hz=rates["control_hz"],
+                     system2_frame_hz=rates["system2_frame_hz"], cameras=tuple(CAMERAS),
+                     instruction=instruction, task=task)
+    return trained
+
+
 def step_closed_loop(args, out: Path) -> dict:
     from video2act.config import load_config
     from video2act.ros.process_group import ProcessGroup, dds_environment, graph_specs
@@ -226,11 +240,9 @@ def step_closed_loop(args, out: Path) -> dict:
     policy = {"instruction": instruction, **({"checkpoint": args.checkpoint} if args.checkpoint else {"preset": args.preset})}
     bridge = {"task": args.task, "seed": args.seed, "mode": "realtime"}
     if args.checkpoint:  # the twin renders what the policy was trained on (as `video2act eval` does)
-        from video2act.training.evaluate import checkpoint_info
-
-        size = checkpoint_info(args.checkpoint).get("image_size")
-        if size:
-            bridge.update(image_height=int(size[0]), image_width=int(size[1]))
+        trained = check_closed_loop_checkpoint(args.checkpoint, args.task, instruction, cfg["rates"])
+        if trained.image_size:
+            bridge.update(image_height=trained.image_size[0], image_width=trained.image_size[1])
     specs = graph_specs("sim", {"sim_bridge_node": bridge, "system2_node": policy, "system1_node": policy})
     video = out / f"closed_loop_{args.task}_head.mp4"
     probe = _LoopProbe(cfg, video, cfg["rates"]["camera_hz"])

@@ -99,3 +99,24 @@ def test_features_stamped_in_the_future_or_before_a_clock_jump_never_freeze_plan
         features(core, 5.0 + k * 0.1)
     feedback(core, 5.2)
     assert core.inputs(({}, 5.2), now=5.2).features.stamp == pytest.approx(5.2)
+
+
+def test_a_camera_set_the_checkpoint_check_refuses_is_counted_and_not_acted_on():
+    """The node passes the checkpoint's image-size check: another aspect ratio is refused as it arrives."""
+    from video2act.model.checkpoint import TrainedWith, check_compatible
+
+    trained = TrainedWith(source="ckpt", image_size=(96, 128))
+
+    def check(sizes):
+        for camera, size in sizes.items():
+            check_compatible(trained, f"system1_node camera '{camera}'", image_size=size)
+
+    core = make_core(check_images=check)
+    good = {c: np.zeros((480, 640, 3), np.uint8) for c in ("head", "left", "right")}
+    core.on_observation(good, 1.0)
+    with pytest.raises(InputError, match=r"camera 'left'.*\n  image_size: trained with 96x128.*got 480x480"):
+        core.on_observation({**good, "left": np.zeros((480, 480, 3), np.uint8)}, 1.1)
+    assert core.counts["images_wrong_size"] == 1 and core.counts["observations"] == 1
+    assert "image_size" in core.last_refusal
+    images, t_obs = core.take()  # the good set is still the one planned from
+    assert t_obs == 1.0 and images["left"].shape == (480, 640, 3)

@@ -1,5 +1,6 @@
 """Tiny-preset training on a 2-episode synthetic dataset, the latent cache, checkpoints, and one eval episode."""
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -102,10 +103,21 @@ def test_checkpoint_loads_back_and_acts_identically(run):
     assert chunk.shape == (64, 14) and np.isfinite(chunk).all()
 
 
+def test_eval_refuses_a_task_the_checkpoint_was_not_trained_on(run):
+    from video2act.model.checkpoint import CheckpointMismatch
+
+    root, _ = run
+    with pytest.raises(CheckpointMismatch, match=r"evaluation on the twin:\n  task: trained with one of \['synthetic'\], "
+                                                 r"got 'pick_dual_bottles'") as info:
+        evaluate(root / "run" / "checkpoints" / "last", "pick_dual_bottles", episodes=1, max_steps=1, progress=False)
+    assert info.value.fields == ["task"]
+
+
 def test_eval_runs_the_asynchronous_schedule_deterministically(run):
     root, _ = run
     ckpt = root / "run" / "checkpoints" / "last"
-    kwargs = dict(episodes=1, max_steps=9, threads=1, progress=False, system1_hz=10.0)
+    # a checkpoint of synthetic data on a twin task: plumbing, not a success measurement
+    kwargs = dict(episodes=1, max_steps=9, threads=1, progress=False, system1_hz=10.0, any_task=True)
     a = evaluate(ckpt, "pick_dual_bottles", ratio=2, **kwargs)
     (episode,) = a["episodes"]
     # System 1 every 3 steps, System 2 every 6; System 2's first features are usable after its 0.1 s latency
@@ -234,16 +246,42 @@ def test_data_parallel_training_with_two_cpu_processes(tmp_path):
     assert Video2ActPolicy.from_pretrained(tmp_path / "run" / "checkpoints" / "last").config.preset == "tiny"
 
 
-def test_a_checkpoint_records_its_system2_frame_rate_and_nodes_refuse_another(run):
-    from video2act.ros.system2_node import check_frame_rate
+def test_a_checkpoint_records_what_it_was_trained_with_and_both_nodes_refuse_otherwise(run):
+    """What training writes is what model.checkpoint reads; the nodes' checks map their parameters onto it."""
+    from types import SimpleNamespace
+
+    from video2act.model.checkpoint import CheckpointMismatch, TrainedWith
+    from video2act.ros import system1_node, system2_node
 
     root, _ = run
     ckpt = root / "run" / "checkpoints" / "last"
     info = json.loads((ckpt / "dataset.json").read_text())
     assert info["system2_frame_hz"] == 10.0 and info["control_hz"] == 30.0 and info["instructions"]
-    check_frame_rate(str(ckpt), 10.0)
-    with pytest.raises(ValueError, match="trained with System 2 frames at 10 Hz.*frame_hz:=10"):
-        check_frame_rate(str(ckpt), 6.0)
+    trained = TrainedWith.read(ckpt)
+    (instruction,) = trained.instructions
+    assert (trained.control_hz, trained.system2_frame_hz, trained.image_size) == (30.0, 10.0, (32, 48))
+    assert trained.tasks == ("synthetic",) and trained.cameras == ("head", "left", "right")
+
+    s2 = SimpleNamespace(frame_hz=10.0, stream_camera="head", instruction=instruction)
+    system2_node.check_checkpoint(str(ckpt), s2)
+    system2_node.check_checkpoint(str(ckpt), s2, windows=(2, 4))
+    for change, field in (({"frame_hz": 6.0}, "system2_frame_hz (-p frame_hz)"),
+                          ({"stream_camera": "left"}, "system2_camera (-p stream_camera)"),
+                          ({"instruction": "Do something else."}, "instruction (-p instruction)")):
+        with pytest.raises(CheckpointMismatch, match=re.escape(f"system2_node's parameters:\n  {field}: trained with")):
+            system2_node.check_checkpoint(str(ckpt), SimpleNamespace(**{**vars(s2), **change}))
+    with pytest.raises(CheckpointMismatch, match="windows: trained with short 2, long 4 frames, got short 2, long 8"):
+        system2_node.check_checkpoint(str(ckpt), s2, windows=(2, 8))
+
+    s1 = SimpleNamespace(control_hz=30.0, instruction=instruction)
+    check_images = system1_node.check_checkpoint(str(ckpt), s1)
+    check_images({"head": (480, 720), "left": (32, 48), "right": (64, 96)})  # same aspect ratio: act() resizes
+    with pytest.raises(CheckpointMismatch, match="does not match system1_node's camera 'right':\n  image_size: trained with 32x48 .*, got 480x640"):
+        check_images({"head": (32, 48), "left": (32, 48), "right": (480, 640)})
+    with pytest.raises(CheckpointMismatch, match=r"control_hz \(-p control_hz\): trained with 30 Hz, got 15 Hz"):
+        system1_node.check_checkpoint(str(ckpt), SimpleNamespace(control_hz=15.0, instruction=instruction))
+    with pytest.raises(CheckpointMismatch, match="instruction"):
+        system1_node.check_checkpoint(str(ckpt), SimpleNamespace(control_hz=30.0, instruction="Do something else."))
 
 
 def test_evaluation_and_the_streamer_node_run_the_same_core_with_the_same_settings():

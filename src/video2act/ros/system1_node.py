@@ -56,6 +56,24 @@ def param_spec(robot_cfg: dict) -> dict:
     }
 
 
+def check_checkpoint(checkpoint: str, p):
+    """CheckpointMismatch (a ValueError: the node does not configure) when this node would run the checkpoint
+    otherwise than it was trained (model/checkpoint.py): chunk points spaced at another control rate, a camera it
+    reads not among this node's, an instruction it was not trained on. Returns the check of each camera set's image
+    sizes (another aspect ratio than the training images), which System1Core runs as the images arrive."""
+    from video2act.model.checkpoint import TrainedWith, check_compatible
+
+    trained = TrainedWith.read(checkpoint)
+    check_compatible(trained, f"{NODE_NAME}'s parameters", {"control_hz": "-p control_hz", "instruction": "-p instruction"},
+                     control_hz=p.control_hz, cameras=CAMERAS, instruction=p.instruction)
+
+    def check_images(sizes: dict) -> None:
+        for camera, size in sizes.items():
+            check_compatible(trained, f"{NODE_NAME}'s camera '{camera}'", image_size=size)
+
+    return check_images
+
+
 class System1Node:
     """rclpy adapter around policy.act (see the module docstring)."""
 
@@ -78,11 +96,12 @@ class System1Node:
         self.robot = RobotDescription.from_config()
         if not self.p.instruction.strip():
             raise ValueError("parameter instruction must be a non-empty language instruction (config or -p instruction:=...)")
+        check_images = check_checkpoint(self.p.checkpoint, self.p) if self.p.checkpoint else None  # before loading
         self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
         s2 = self.policy.config.system2
         shapes = {"spatial": (s2.num_spatial_tokens, s2.token_dim), "motion": (s2.num_motion_tokens, s2.token_dim)}
         self.core = System1Core(self.robot, shapes, self.p.max_image_age, self.p.max_feature_age, self.p.state_tolerance,
-                                self.p.rate_hz, SlowFeatures)
+                                self.p.rate_hz, SlowFeatures, check_images=check_images)
         self.counts = self.core.counts
         self._stamp_msgs: dict[float, object] = {}  # observation stamp (s) -> its builtin_interfaces stamp
         self._cv = threading.Condition()
@@ -132,8 +151,12 @@ class System1Node:
             return
         t_obs = stamp_to_sec(head.header.stamp)
         with self._cv:
+            try:
+                self.core.on_observation(images, t_obs)
+            except InputError as e:  # the checkpoint was trained on images of another aspect ratio
+                self._warn(f"dropped camera triple: {e}")
+                return
             self._stamp_msgs = {t_obs: head.header.stamp}
-            self.core.on_observation(images, t_obs)
             self._cv.notify()
 
     def _on_episode(self, msg) -> None:

@@ -71,15 +71,16 @@ def load_policy(checkpoint: str, preset: str, torch_threads: int):
     return policy.eval()
 
 
-def check_frame_rate(checkpoint: str, frame_hz: float) -> None:
-    """ValueError when the checkpoint was trained with System 2 windows at another frame rate: its long window
-    would span another time than the model learned (16 frames at 10 Hz = 1.6 s)."""
-    from video2act.training.evaluate import checkpoint_info
+def check_checkpoint(checkpoint: str, p, windows=None) -> None:
+    """CheckpointMismatch (a ValueError: the node does not configure) when this node would run the checkpoint
+    otherwise than it was trained (model/checkpoint.py): frames entering the windows at another rate (the long
+    window would span another time than the model learned: 16 frames at 10 Hz = 1.6 s), other windows, another
+    camera, an instruction it was not trained on."""
+    from video2act.model.checkpoint import TrainedWith, check_compatible
 
-    trained = checkpoint_info(checkpoint).get("system2_frame_hz")
-    if trained is not None and abs(float(trained) - float(frame_hz)) > 1e-6:
-        raise ValueError(f"checkpoint {checkpoint} was trained with System 2 frames at {trained:g} Hz, but this node "
-                         f"pushes frames at {frame_hz:g} Hz: run it with -p frame_hz:={trained:g}")
+    check_compatible(TrainedWith.read(checkpoint), f"{NODE_NAME}'s parameters",
+                     {"system2_frame_hz": "-p frame_hz", "system2_camera": "-p stream_camera", "instruction": "-p instruction"},
+                     system2_frame_hz=p.frame_hz, system2_camera=p.stream_camera, instruction=p.instruction, windows=windows)
 
 
 def heatmap_rgb(heat: np.ndarray, width: int) -> np.ndarray:
@@ -115,10 +116,12 @@ class System2Node:
         self.core = System2Core(self.p.frame_hz, self._check_rate(self.p.rate_hz))
         if not self.p.instruction.strip():
             raise ValueError("parameter instruction must be a non-empty language instruction (config or -p instruction:=...)")
-        if self.p.checkpoint:
-            check_frame_rate(self.p.checkpoint, self.p.frame_hz)
+        if self.p.checkpoint:  # before the weights load: a mismatch fails fast
+            check_checkpoint(self.p.checkpoint, self.p)
         self.policy = policy if policy is not None else load_policy(self.p.checkpoint, self.p.preset, self.p.torch_threads)
         self.stream = self.policy.make_system2_stream()
+        if self.p.checkpoint:
+            check_checkpoint(self.p.checkpoint, self.p, windows=(self.stream.high.window, self.stream.low.window))
         self._pending: deque = deque(maxlen=max(1, self.p.max_backlog))
         self._cv = threading.Condition()
         self.counts = {"frames_received": 0, "frames_queued": 0, "frames_dropped_bad": 0, "frames_skipped_backlog": 0,

@@ -8,7 +8,9 @@ then from its worker `take()`, `wait_s(now)` / `planned(now)` (planning rate, on
 `accept_chunk(chunk, ...)` for the policy's output. Every time is passed in: tests drive it with a fake clock.
 
 Gates (all measured from stamps, i.e. capture time): images older than max_image_age, features missing or
-older than max_feature_age, no arm feedback within state_tolerance of the image stamp -> no plan.
+older than max_feature_age, no arm feedback within state_tolerance of the image stamp -> no plan. Before that,
+`check_images` (the node's checkpoint check: image sizes of another aspect ratio than the training images) may
+refuse a camera set as it arrives: counted as images_wrong_size, the slot keeps the last good set.
 """
 from __future__ import annotations
 
@@ -72,10 +74,12 @@ class System1Core:
         max_image_age, max_feature_age, state_tolerance: gates in seconds (see the module docstring).
         rate_hz: plans at most this often.
         make_features: (spatial, motion, stamp) -> the policy's feature object (SlowFeatures).
+        check_images: {camera: (H, W)} -> None, raising ValueError for a camera set the policy must not act on
+            (None: every size is taken).
     """
 
     def __init__(self, robot, feature_shapes: dict, max_image_age: float, max_feature_age: float,
-                 state_tolerance: float, rate_hz: float, make_features):
+                 state_tolerance: float, rate_hz: float, make_features, check_images=None):
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be positive, got {rate_hz}")
         self.robot = robot
@@ -85,18 +89,26 @@ class System1Core:
         self.features = FeatureCache(max_feature_age)
         self.states = [StateBuffer(), StateBuffer()]
         self._make_features = make_features
+        self._check_images = check_images
         self._partial: dict[float, dict[str, np.ndarray]] = {}
         self._slot = None
         self._lock = threading.Lock()
         self._next_plan = -math.inf
         self.last_refusal = ""
         self.counts = {"observations": 0, "observations_superseded": 0, "images_dropped_bad": 0, "images_stale": 0,
-                       "features_missing_or_stale": 0, "features_dropped_bad": 0, "state_missing": 0,
+                       "images_wrong_size": 0, "features_missing_or_stale": 0, "features_dropped_bad": 0, "state_missing": 0,
                        "feedback_dropped_bad": 0, "chunks_published": 0, "chunks_nonfinite": 0, "act_errors": 0}
 
     # -- inputs -----------------------------------------------------------------------------------
     def on_observation(self, images: dict, t_obs: float) -> None:
-        """The newest camera set replaces an older one not yet planned from (counted as superseded)."""
+        """The newest camera set replaces an older one not yet planned from (counted as superseded). A set that
+        check_images refuses raises InputError (counted as images_wrong_size, the reason in last_refusal)."""
+        if self._check_images is not None:
+            try:
+                self._check_images({name: tuple(np.shape(img)[:2]) for name, img in images.items()})
+            except ValueError as e:
+                self._refuse("images_wrong_size", str(e))
+                raise InputError(str(e)) from None
         with self._lock:
             if self._slot is not None:
                 self.counts["observations_superseded"] += 1

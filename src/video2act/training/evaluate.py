@@ -15,18 +15,17 @@ its latency is modelled. Per control step k (t = k / control_hz):
     enters System 2's windows at System 2's frame rate (robot.yaml rates.system2_frame_hz).
 
 At reset the System 2 stream is primed with the first head frame repeated (as the training windows are
-padded). The env renders at the training dataset's image size (checkpoint dataset.json).
+padded). The env renders at the training dataset's image size (checkpoint dataset.json); `evaluate` refuses a
+checkpoint that the twin would observe otherwise than it was trained (model/checkpoint.py: control rate, System 2
+frame rate and windows, image size, cameras, task).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from video2act.training.train import DATASET_INFO_NAME
 
 
 @dataclass
@@ -185,28 +184,53 @@ def evaluate_policy(policy, task: str, episodes: int, first_seed: int, schedule:
 
 
 def checkpoint_info(checkpoint) -> dict:
-    """The checkpoint's dataset.json (fps, image size, tasks ...), {} when absent."""
-    path = Path(checkpoint) / DATASET_INFO_NAME
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """The checkpoint's dataset.json (fps, image size, tasks ...), {} when absent (the typed record of it, with
+    the compatibility check, is model.checkpoint.TrainedWith)."""
+    from video2act.model.checkpoint import read_dataset_info
+
+    return read_dataset_info(checkpoint)
+
+
+def check_twin_matches(trained, schedule: EvalSchedule, image_size, task: str | None, windows=None) -> None:
+    """CheckpointMismatch unless the twin, on `schedule` at `image_size`, observes as `trained` (a TrainedWith)
+    was trained: control rate, the rate frames enter System 2's windows, the windows, image size, its cameras,
+    and the task (task None: any task, e.g. a plumbing test on a checkpoint of synthetic data)."""
+    from video2act.data.windows import frame_stride
+    from video2act.model.checkpoint import check_compatible
+    from video2act.sim.model import CAMERAS
+
+    hz = schedule.control_hz
+    check_compatible(trained, "evaluation on the twin", control_hz=hz, system2_frame_hz=hz / frame_stride(hz),
+                     windows=windows, image_size=image_size, cameras=tuple(CAMERAS), task=task)
 
 
 def evaluate(checkpoint, task: str, episodes: int, first_seed: int | None = None, max_steps: int | None = None,
              video: str | None = None, threads: int | None = None, progress: bool = True, ratio: int | None = None,
-             synchronous: bool = False, system1_hz: float | None = None, scene: str = "clean") -> dict:
-    """Success rate of a checkpoint on `task` (see evaluate_policy); schedule from config/eval.yaml with overrides."""
+             synchronous: bool = False, system1_hz: float | None = None, scene: str = "clean",
+             any_task: bool = False) -> dict:
+    """Success rate of a checkpoint on `task` (see evaluate_policy); schedule from config/eval.yaml with overrides.
+
+    The twin runs at the checkpoint's control rate and image size; a checkpoint it cannot observe alike (see
+    check_twin_matches) or, unless any_task, one not trained on `task` is refused (CheckpointMismatch)."""
     import torch
 
     from video2act.config import load_config
+    from video2act.data.generate import DEFAULT_IMAGE_SIZE
+    from video2act.model.checkpoint import TrainedWith
     from video2act.model.modeling_video2act import Video2ActPolicy
 
+    trained = TrainedWith.read(checkpoint)
+    schedule = EvalSchedule.from_config(ratio=ratio, system1_hz=system1_hz, synchronous=synchronous,
+                                        control_hz=trained.control_hz)
+    image_size = trained.image_size or DEFAULT_IMAGE_SIZE
+    check_twin_matches(trained, schedule, image_size, None if any_task else task)
     if threads:
         torch.set_num_threads(int(threads))
     policy = Video2ActPolicy.from_pretrained(checkpoint)
-    info = checkpoint_info(checkpoint)
-    schedule = EvalSchedule.from_config(ratio=ratio, system1_hz=system1_hz, synchronous=synchronous,
-                                        control_hz=info.get("fps"))
+    stream = policy.make_system2_stream()
+    check_twin_matches(trained, schedule, image_size, None, windows=(stream.high.window, stream.low.window))
     first_seed = int(load_config("eval.yaml")["first_seed"]) if first_seed is None else first_seed
-    return evaluate_policy(policy, task, episodes, first_seed, schedule, image_size=info.get("image_size"),
+    return evaluate_policy(policy, task, episodes, first_seed, schedule, image_size=image_size,
                            max_steps=max_steps, video=video, progress=progress, scene=scene)
 
 

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from video2act.model.checkpoint import DATASET_INFO_NAME  # read back as model.checkpoint.TrainedWith
+
 TRAIN_STATE_NAME = "train_state.json"
 TRAINING_STATE_NAME = "training_state.pt"
-DATASET_INFO_NAME = "dataset.json"  # fps, cameras, image size, tasks: what eval needs to observe alike
 WARMUP_STEPS = 100
 EVAL_DURING_TRAINING_SEED = 500
 
@@ -73,7 +74,8 @@ class TrainingData:
             self.val_mask += [i >= len(ds) - n_val for i in range(len(ds))]
 
     def info(self) -> dict:
-        """What a checkpoint records about its data (dataset.json): eval and the nodes observe alike."""
+        """What a checkpoint records about its data (dataset.json, read back as model.checkpoint.TrainedWith: eval,
+        the nodes and the demo check it)."""
         from video2act.data.windows import frame_stride
 
         return {"datasets": [str(ds.root) for ds in self.datasets], "fps": self.fps, "control_hz": self.fps,
