@@ -115,8 +115,20 @@ def test_bad_lerobot_folders_raise_clear_errors(tmp_path):
     info = json.loads(info_path.read_text())
     info["features"]["observation.images.cam_top"] = info["features"].pop("observation.images.cam_high")
     info_path.write_text(json.dumps(info))
-    with pytest.raises(DatasetError, match="unknown camera 'cam_top'"):
+    assert Dataset(tmp_path / "lr")._lerobot.video_keys["head"] == "observation.images.cam_top"  # the stored role
+    del info["features"]["observation.images.cam_top"]["info"]["video2act.camera"]
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(DatasetError, match="unknown camera 'cam_top'.*--camera cam_top=head"):
         Dataset(tmp_path / "lr")
+    with pytest.raises(DatasetError, match=r"--camera names \['cam_low'\], which"):
+        Dataset(tmp_path / "lr", camera_map={"cam_low": "head"})
+    with pytest.raises(DatasetError, match="are both 'left'"):
+        Dataset(tmp_path / "lr", camera_map={"cam_top": "left"})
+    with pytest.raises(DatasetError, match="mapped to 'top'"):
+        Dataset(tmp_path / "lr", camera_map={"cam_top": "top"})
+    assert Dataset(tmp_path / "lr", camera_map={"cam_top": "none"}).cameras == ["left", "right"]
+    with pytest.raises(DatasetError, match="LeRobot datasets only"):
+        Dataset(tmp_path / "npz", camera_map={"cam_top": "head"})
     info["codebase_version"] = "v2.1"
     info_path.write_text(json.dumps(info))
     with pytest.raises(DatasetError, match="v2.1"):

@@ -20,6 +20,6 @@ goes between the two; `dataset from-hdf5` imports Cobot Magic / ACT / RoboTwin H
 Step t pairs the observation taken before the command with that command: state[t] and images[t] are
 what the policy sees, action[t] is what it should send.
 
-Modules: format (read/write, stats), lerobot (LeRobot v3.0 layout), hdf5 (HDF5 import), generate (scripted experts on the twin), bags (rosbag2 -> episodes),
+Modules: format (read/write, stats), lerobot (LeRobot v3.0 layout; lerobot_stats: its feature stats), hdf5 (HDF5 import), generate (scripted experts on the twin), bags (rosbag2 -> episodes),
 latents (per-frame VAE latent cache), windows (training samples), cli (`video2act dataset ...`).
 """

@@ -4,6 +4,7 @@
     video2act dataset from-bags bags/ep1 bags/ep2 --instruction "Pick up both bottles." --out data/real
     video2act dataset info data/bottles
     video2act dataset convert data/bottles --to lerobot --out data/bottles_lerobot
+    video2act dataset convert lerobot_set --to npz --camera top=head --camera wrist_l=left --camera wrist_r=right --out data/imported
     video2act dataset from-hdf5 recordings/ --instruction "Pick up both bottles." --out data/cobot
     video2act dataset cache-latents --dataset data/bottles --preset small
     video2act train --dataset data/bottles data/cup --preset small --steps 6000 --out runs/two_tasks
@@ -52,6 +53,10 @@ def register(subparsers, bench_subparsers) -> None:
     conv.add_argument("dataset", help="source dataset folder (meta.json, or LeRobot v3.0 meta/info.json)")
     conv.add_argument("--out", required=True, help="new dataset folder")
     conv.add_argument("--to", choices=["lerobot", "npz"], default="lerobot", help="layout to write (default lerobot)")
+    conv.add_argument("--camera", action="append", default=[], metavar="NAME=CAM",
+                      help="map a camera of a LeRobot source to head|left|right|none, NAME its feature key or the part "
+                           "after observation.images. (repeatable; default: cam_high / cam_left_wrist / "
+                           "cam_right_wrist, or the role our export stores in info.json)")
     _video_args(conv)
     conv.set_defaults(func=cmd_convert)
 
@@ -178,13 +183,13 @@ def _video_args(parser) -> None:
     parser.add_argument("--force", action="store_true", help="replace a dataset already at --out")
 
 
-def camera_map_arg(items) -> dict:
+def camera_map_arg(items, roles=("head", "left", "right")) -> dict:
     """['cam_low=head', ...] -> {'cam_low': 'head'}."""
     out = {}
     for item in items:
         name, _, cam = item.partition("=")
-        if not name or cam not in ("head", "left", "right"):
-            raise SystemExit(f"--camera must look like NAME=head|left|right. Got {item!r}")
+        if not name or cam not in roles:
+            raise SystemExit(f"--camera must look like NAME={'|'.join(roles)}. Got {item!r}")
         out[name] = cam
     return out
 
@@ -247,8 +252,9 @@ def cmd_convert(args) -> int:
     from video2act.data.format import convert_dataset
 
     start = time.perf_counter()
-    meta = convert_dataset(args.dataset, args.out, args.to, force=args.force, codec=args.vcodec, crf=args.crf) \
-        if args.to == "lerobot" else convert_dataset(args.dataset, args.out, args.to, force=args.force)
+    cameras = camera_map_arg(args.camera, ("head", "left", "right", "none"))
+    video = {"codec": args.vcodec, "crf": args.crf} if args.to == "lerobot" else {}
+    meta = convert_dataset(args.dataset, args.out, args.to, force=args.force, camera_map=cameras, **video)
     print(f"wrote {len(meta['episodes'])} episodes ({sum(e['length'] for e in meta['episodes'])} steps, {args.to} layout) "
           f"to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0

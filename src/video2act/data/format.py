@@ -175,12 +175,14 @@ def create_writer(root, fps: float, cameras, image_size, layout: str = "npz", fo
     return DatasetWriter(root, fps, cameras, image_size)
 
 
-def convert_dataset(src, out, layout: str, force: bool = False, progress: bool = True, **video) -> dict:
+def convert_dataset(src, out, layout: str, force: bool = False, progress: bool = True, camera_map: dict | None = None,
+                    **video) -> dict:
     """Copy every episode of dataset `src` (any layout) into a new dataset `out` in `layout`; returns its meta.
-    State, action and object poses are copied exactly; images are re-encoded (lossy only into mp4)."""
+    State, action and object poses are copied exactly; images are re-encoded (lossy only into mp4).
+    `camera_map` names the cameras of a LeRobot `src` whose names are not this project's (Dataset)."""
     from tqdm import tqdm
 
-    ds = Dataset(src)
+    ds = Dataset(src, camera_map=camera_map)
     if Path(out).resolve() == ds.root.resolve() or ds.root.resolve() in Path(out).resolve().parents:
         raise DatasetError(f"--out {out} must not be (inside) the source dataset {src}")
     writer = create_writer(out, ds.fps, ds.cameras, ds.image_size, layout, force, **video)
@@ -193,18 +195,21 @@ class Dataset:
     """A dataset folder opened for reading; episodes are loaded on demand (`load_all()` keeps them in memory).
 
     The one reader of every layout: this project's meta.json + .npz, or LeRobot v3.0 (meta/info.json; read
-    through data/lerobot.LeRobotSource). `meta` has the same shape for both (`layout` says which)."""
+    through data/lerobot.LeRobotSource). `meta` has the same shape for both (`layout` says which).
+    `camera_map` ({LeRobot camera name: head | left | right | none}) is for LeRobot folders only."""
 
-    def __init__(self, root):
+    def __init__(self, root, camera_map: dict | None = None):
         self.root = Path(root)
         self._lerobot = None
         meta_path = self.root / META_NAME
         if not meta_path.is_file() and (self.root / "meta" / "info.json").is_file():
             from video2act.data.lerobot import LeRobotSource
 
-            self._lerobot = LeRobotSource(self.root)
+            self._lerobot = LeRobotSource(self.root, camera_map)
             self._open(self._lerobot.meta)
             return
+        if camera_map:
+            raise DatasetError(f"camera names are mapped for LeRobot datasets only; {self.root} is not one")
         if not meta_path.is_file():
             raise DatasetError(f"{self.root} is not a dataset: {META_NAME} is missing, nor is it LeRobot v3.0 "
                                f"(meta/info.json); make one with `video2act dataset generate`, `from-bags` or `from-hdf5`")

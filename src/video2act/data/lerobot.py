@@ -2,22 +2,33 @@
 
     DIR/
       meta/info.json                                   codebase_version "v3.0", fps, features, path templates
-      meta/stats.json                                  per feature {mean, std, min, max, count} (images in [0, 1])
+      meta/stats.json                                  per feature {min, max, mean, std, count, q01, q10, q50,
+                                                       q90, q99}: every feature of info.json, aggregated from
+                                                       the episodes' stats (lerobot_stats.py: LeRobot's rules,
+                                                       images per channel in [0, 1], shaped (3, 1, 1))
       meta/tasks.parquet                               task string (index "task") -> task_index
       meta/episodes/chunk-000/file-000.parquet         one row per episode: length, tasks, where its rows and
                                                        frames are (data/*, videos/<key>/{chunk,file}_index,
-                                                       from/to_timestamp, dataset_from/to_index), and the
-                                                       project's own columns video2act/task, video2act/source
+                                                       from/to_timestamp, dataset_from/to_index), its stats
+                                                       (columns stats/<feature>/<stat>, as LeRobot writes
+                                                       them), and the project's own columns video2act/task,
+                                                       video2act/source
       data/chunk-000/file-000.parquet                  one row per step: observation.state (14), action (14),
                                                        observation.environment_state (object poses, twin data
                                                        only), timestamp, frame_index, episode_index, index,
                                                        task_index
       videos/observation.images.<cam>/chunk-000/file-000.mp4
                                                        the episodes one after another (frame k of an episode at
-                                                       from_timestamp + k / fps), H.264 yuv420p by default
+                                                       from_timestamp + k / fps), H.264 yuv420p by default,
+                                                       no B-frames: presentation = decoding order, no edit
+                                                       list, so every decoder puts frame k at k / fps
 
 Cameras use the Cobot Magic / ALOHA names (head -> cam_high, left -> cam_left_wrist, right ->
-cam_right_wrist; CAMERA_NAMES). The task string is the episode's instruction. State and action are
+cam_right_wrist; CAMERA_NAMES), and each video feature of info.json says its role in
+`info["video2act.camera"]` (head | left | right). Reading, a camera is found by (first match): the
+caller's `camera_map` (`--camera NAME=head|left|right`, NAME the feature key or the part after
+`observation.images.`), the stored role, the Cobot Magic name, the project name. The task string is the
+episode's instruction. State and action are
 stored as float32 as they are, so a round trip through this layout is exact for them; images go
 through the video codec (lossy: `crf` sets the quality).
 
@@ -31,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from video2act.data import lerobot_stats
 from video2act.data.format import DOF, FORMAT_VERSION, DatasetError, Episode, compute_stats
 
 CODEBASE_VERSION = "v3.0"
@@ -48,21 +60,27 @@ STATE_KEY, ACTION_KEY, OBJECTS_KEY = "observation.state", "action", "observation
 # project camera -> Cobot Magic / ALOHA camera name (the HDF5 recorders' names, FACTS.md)
 CAMERA_NAMES = {"head": "cam_high", "left": "cam_left_wrist", "right": "cam_right_wrist"}
 JOINT_NAMES = [f"{arm}_{j}" for arm in ("left", "right") for j in ("j1", "j2", "j3", "j4", "j5", "j6", "gripper")]
+CAMERA_ROLE = "video2act.camera"  # key of a video feature's info: the project camera it is (head | left | right)
+ROLES = tuple(CAMERA_NAMES)
 
 
 def is_lerobot_dataset(root) -> bool:
     return (Path(root) / INFO_PATH).is_file()
 
 
-def camera_from_key(video_key: str) -> str:
-    """'observation.images.cam_high' -> 'head'; DatasetError for a camera this project has no role for."""
+def camera_from_key(video_key: str, camera_map: dict | None = None, role: str | None = None) -> str:
+    """'observation.images.cam_high' -> 'head'. In order: `camera_map` ({feature key or short name: role}),
+    the `role` stored in info.json, the Cobot Magic name, the project name; DatasetError for none."""
     name = video_key[len(IMAGE_PREFIX):]
     by_name = {v: k for k, v in CAMERA_NAMES.items()}
-    if name in by_name:
-        return by_name[name]
-    if name in CAMERA_NAMES:
-        return name
-    raise DatasetError(f"unknown camera '{name}' ({video_key}); known: {sorted(by_name)} (or {sorted(CAMERA_NAMES)})")
+    for found in ((camera_map or {}).get(video_key), (camera_map or {}).get(name), role, by_name.get(name),
+                  name if name in CAMERA_NAMES else None):
+        if found is not None:
+            if found not in ROLES:
+                raise DatasetError(f"camera '{name}' ({video_key}) is mapped to '{found}'; roles are {list(ROLES)}")
+            return found
+    raise DatasetError(f"unknown camera '{name}' ({video_key}); known: {sorted(by_name)} (or {sorted(CAMERA_NAMES)}); "
+                       f"map it with --camera {name}=head|left|right")
 
 
 def _pandas_index_metadata(index: str, columns: list[tuple[str, str]]) -> bytes:
@@ -90,10 +108,15 @@ class _VideoFile:
         self.stream.pix_fmt = pix_fmt
         self.stream.time_base = 1 / rate
         self.stream.codec_context.time_base = 1 / rate
+        # A key frame every 30 frames: cheap seeks. No B-frames ("bf" 0): with them libx264 starts decoding 2
+        # frames before presentation and the mp4 needs an edit list to put frame k at k / fps; a reader that
+        # ignores it (or seeks by index from the header's rate) is then off by frames.
         if codec in ("libx264", "h264", "libx265", "hevc"):
-            self.stream.options = {"crf": str(crf), "g": "30"}  # a key frame every 30 frames: cheap seeks
+            self.stream.options = {"crf": str(crf), "g": "30", "bf": "0"}
         elif codec == "libsvtav1":
             self.stream.options = {"crf": str(crf), "g": "30", "preset": "8"}
+        else:
+            self.stream.options = {"g": "30", "bf": "0"}
 
     def add(self, frames: np.ndarray) -> None:
         import av
@@ -141,8 +164,7 @@ class LeRobotWriter:
         self._data_file, self._data_bytes = (0, 0), 0
         self._video_file = {c: (0, 0) for c in self.cameras}
         self._videos: dict[str, _VideoFile] = {}
-        self._image_sums = {c: np.zeros((3, 3)) for c in self.cameras}  # per channel: sum, sum of squares, count
-        self._image_range = {c: [np.full(3, 255.0), np.zeros(3)] for c in self.cameras}
+        self._episode_stats: list[dict] = []  # per episode {feature: {stat: array}} (lerobot_stats)
         self._objects_dim: int | None = None
         self._frames = 0
 
@@ -178,16 +200,14 @@ class LeRobotWriter:
                         f"{key}/from_timestamp": video.frames / self.fps,
                         f"{key}/to_timestamp": (video.frames + t) / self.fps})
             video.add(episode.images[cam])
-            x = episode.images[cam].reshape(-1, 3).astype(np.float64) / 255.0
-            self._image_sums[cam] += np.stack([x.sum(0), (x ** 2).sum(0), np.full(3, len(x))])
-            lo, hi = self._image_range[cam]
-            self._image_range[cam] = [np.minimum(lo, x.min(0)), np.maximum(hi, x.max(0))]
             if video.bytes > VIDEO_FILE_MB * 2 ** 20:
                 video.close()
                 del self._videos[cam]
                 self._video_file[cam] = self._next(self._video_file[cam])
-        row.update({"video2act/task": episode.task, "video2act/source": episode.source,
-                    "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+        stats = self._stats(episode, index, task_index)
+        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0, **lerobot_stats.flatten(stats),
+                    "video2act/task": episode.task, "video2act/source": episode.source})
+        self._episode_stats.append(stats)
         self._data.append({"state": episode.state.astype(np.float32), "action": episode.action.astype(np.float32),
                            "objects": episode.objects.astype(np.float32) if has_objects else None,
                            "episode_index": index, "task_index": task_index, "from": self._frames})
@@ -199,6 +219,26 @@ class LeRobotWriter:
         self._arrays.append((episode.state, episode.action))
         self.episodes.append({"index": index, "file": f"episode {index}", "length": t, "instruction": episode.instruction,
                               "task": episode.task, "source": episode.source})
+
+    def _stats(self, episode: Episode, index: int, task_index: int) -> dict:
+        """The episode's stats of every feature of info.json, as LeRobot's save_episode computes them."""
+        t = len(episode)
+        stats = {STATE_KEY: lerobot_stats.vector_stats(episode.state.astype(np.float32)),
+                 ACTION_KEY: lerobot_stats.vector_stats(episode.action.astype(np.float32))}
+        if episode.objects is not None:
+            stats[OBJECTS_KEY] = lerobot_stats.vector_stats(episode.objects.astype(np.float32))
+        for cam in self.cameras:
+            stats[IMAGE_PREFIX + CAMERA_NAMES[cam]] = lerobot_stats.image_stats(episode.images[cam])
+        frame_index = np.arange(t, dtype=np.int64)
+        for name, values in (("timestamp", self._timestamps(t)), ("frame_index", frame_index),
+                             ("episode_index", np.full(t, index, np.int64)), ("index", self._frames + frame_index),
+                             ("task_index", np.full(t, task_index, np.int64))):
+            stats[name] = lerobot_stats.vector_stats(values)
+        return stats
+
+    def _timestamps(self, t: int) -> np.ndarray:
+        """float32 k / fps, k = 0 .. t-1: the data rows' timestamps (LeRobot's add_frame default)."""
+        return (np.arange(t) / self.fps).astype(np.float32)
 
     def _flush_data(self) -> None:
         import pyarrow as pa
@@ -214,7 +254,7 @@ class LeRobotWriter:
             cols["action"].append(d["action"])
             cols["objects"].append(d["objects"])
             cols["frame_index"].append(np.arange(t, dtype=np.int64))
-            cols["timestamp"].append((np.arange(t) / self.fps).astype(np.float32))
+            cols["timestamp"].append(self._timestamps(t))
             cols["episode_index"].append(np.full(t, d["episode_index"], np.int64))
             cols["index"].append(d["from"] + np.arange(t, dtype=np.int64))
             cols["task_index"].append(np.full(t, d["task_index"], np.int64))
@@ -246,20 +286,8 @@ class LeRobotWriter:
         self._videos = {}
         stats = compute_stats(self._arrays)
         self._write_info()
-        lerobot_stats = {}
-        for name, key in (("state", STATE_KEY), ("action", ACTION_KEY)):
-            x = np.concatenate([a[0 if name == "state" else 1] for a in self._arrays]).astype(np.float64)
-            lerobot_stats[key] = {"mean": x.mean(0).tolist(), "std": x.std(0).tolist(), "min": x.min(0).tolist(),
-                                  "max": x.max(0).tolist(), "count": [len(x)]}
-        for cam in self.cameras:
-            s, s2, n = self._image_sums[cam]
-            mean = s / n
-            std = np.sqrt(np.maximum(s2 / n - mean ** 2, 0))
-            lo, hi = self._image_range[cam]
-            lerobot_stats[IMAGE_PREFIX + CAMERA_NAMES[cam]] = {
-                k: v.reshape(3, 1, 1).tolist() for k, v in (("mean", mean), ("std", std), ("min", lo), ("max", hi))}
-            lerobot_stats[IMAGE_PREFIX + CAMERA_NAMES[cam]]["count"] = [int(n[0])]
-        (self.root / STATS_PATH).write_text(json.dumps(lerobot_stats, indent=1))
+        dataset_stats = lerobot_stats.aggregate_stats(self._episode_stats)
+        (self.root / STATS_PATH).write_text(json.dumps(lerobot_stats.to_json(dataset_stats), indent=1))
         tasks = sorted(self._tasks.items(), key=lambda kv: kv[1])
         table = pa.table({"task_index": pa.array([i for _, i in tasks], pa.int64()), "task": [t for t, _ in tasks]})
         table = table.replace_schema_metadata({b"pandas": _pandas_index_metadata("task", [("task_index", "int64"),
@@ -284,7 +312,8 @@ class LeRobotWriter:
                 "dtype": "video", "shape": [h, w, 3], "names": ["height", "width", "channels"],
                 "info": {"video.height": h, "video.width": w, "video.codec": "h264" if self.codec == "libx264" else
                          "av1" if self.codec == "libsvtav1" else self.codec, "video.pix_fmt": self.pix_fmt,
-                         "video.is_depth_map": False, "video.fps": self.fps, "video.channels": 3, "has_audio": False}}
+                         "video.is_depth_map": False, "video.fps": self.fps, "video.channels": 3, "has_audio": False,
+                         CAMERA_ROLE: cam}}
         features["timestamp"] = {"dtype": "float32", "shape": [1], "names": None}
         for name in ("frame_index", "episode_index", "index", "task_index"):
             features[name] = {"dtype": "int64", "shape": [1], "names": None}
@@ -314,9 +343,12 @@ class LeRobotSource:
     """A LeRobot v3.0 folder read for format.Dataset: `meta` in the project's shape, `read_episode(i)`.
 
     State, action (and object poses) of every episode are read at open (small); images are decoded per episode.
+    `camera_map` ({feature key or name after 'observation.images.': head | left | right}) names the cameras
+    of a dataset whose names are not this project's (see camera_from_key); a camera mapped to none of
+    the three roles stays unread only if it is mapped to "none".
     """
 
-    def __init__(self, root):
+    def __init__(self, root, camera_map: dict | None = None):
         self.root = Path(root)
         try:
             info = json.loads((self.root / INFO_PATH).read_text())
@@ -340,7 +372,22 @@ class LeRobotSource:
             raise DatasetError(f"image features {not_video} are stored as images, not videos; only videos are read")
         if not images:
             raise DatasetError(f"{self.root} has no video cameras (features {IMAGE_PREFIX}*); a policy needs images")
-        self.video_keys = {camera_from_key(k): k for k in images}
+        camera_map = dict(camera_map or {})
+        unknown = [n for n in camera_map if n not in images and IMAGE_PREFIX + n not in images]
+        if unknown:
+            raise DatasetError(f"--camera names {unknown}, which {self.root} does not have; its cameras are "
+                               f"{[k[len(IMAGE_PREFIX):] for k in images]}")
+        images = [k for k in images if "none" not in (camera_map.get(k), camera_map.get(k[len(IMAGE_PREFIX):]))]
+        camera_map = {n: c for n, c in camera_map.items() if c != "none"}
+        self.video_keys = {}
+        for k in images:
+            cam = camera_from_key(k, camera_map, (features[k].get("info") or {}).get(CAMERA_ROLE))
+            if cam in self.video_keys:
+                raise DatasetError(f"cameras {self.video_keys[cam]} and {k} are both '{cam}'; map one of them "
+                                   f"elsewhere with --camera (or to none)")
+            self.video_keys[cam] = k
+        if not images:
+            raise DatasetError(f"{self.root}: every camera is mapped to none; a policy needs images")
         sizes = {tuple(features[k]["shape"][:2]) for k in images}
         if len(sizes) != 1:
             raise DatasetError(f"cameras must share one image size. Got {sorted(sizes)}")
