@@ -13,15 +13,14 @@ Never waits for System 2: each planning step takes whatever features are newest.
 within `state_tolerance` of the image stamp. Bad messages (image encoding/size, non-finite or
 mis-shaped features) and non-finite chunks are logged (throttled), counted in /diagnostics and
 dropped. The observation time is the head camera's stamp. Every decision lives in
-video2act.runtime.system1_core.System1Core (tested without ROS); this node converts and publishes.
+video2act.runtime.system1_core.System1Core (tested without ROS); this node converts and publishes, planning
+in the policy nodes' worker thread (ros/policy_worker.PolicyWorker).
 
     python -m video2act.ros.system1_node --ros-args --params-file config/system1.yaml -p preset:=tiny
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 
 import numpy as np
 
@@ -84,6 +83,7 @@ class System1Node:
 
         from video2act.ros.diagnostics import DiagnosticsPublisher
         from video2act.ros.params import declare_params, yaml_defaults
+        from video2act.ros.policy_worker import PolicyWorker, Samples
         from video2act.ros.sync import make_image_sync
         from video2act.runtime.rate_stats import RateStats
         from video2act.runtime.robot import RobotDescription
@@ -104,13 +104,15 @@ class System1Node:
                                 self.p.rate_hz, SlowFeatures, check_images=check_images)
         self.counts = self.core.counts
         self._stamp_msgs: dict[float, object] = {}  # observation stamp (s) -> its builtin_interfaces stamp
-        self._cv = threading.Condition()
-        self._active = threading.Event()  # lifecycle: plans are published only while active
-        self._active.set()
+        # lifecycle: plans are published only while the worker is active
+        self.worker = PolicyWorker(node, "system1_worker", "System 1 step", has_work=self.core.has_observation,
+                                   take=self._take_observation, step=self._plan, counts=self.counts,
+                                   error_key="act_errors", start=False)
+        self._cv = self.worker.cv
         self._chunk_rate = RateStats(50)
-        self._act_latency: deque[float] = deque(maxlen=50)
-        self._obs_age: deque[float] = deque(maxlen=50)
-        self._feature_age_used: deque[float] = deque(maxlen=50)
+        self._act_latency = Samples(50)
+        self._obs_age = Samples(50)
+        self._feature_age_used = Samples(50)
 
         reliable = qos.control()
         self.chunk_pub = node.create_publisher(JointTrajectory, self.p.action_chunk_topic, reliable)
@@ -129,8 +131,6 @@ class System1Node:
             self.episode_sub = node.create_subscription(String, self.p.episode_topic, self._on_episode, qos.control())
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
         self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
-        self._stop = threading.Event()
-        self.worker = threading.Thread(target=self._run, name="system1_worker", daemon=True)
         self.worker.start()
         node.get_logger().info(f"System 1 at <= {self.p.rate_hz} Hz, params {self.p.as_dict()}")
 
@@ -183,34 +183,27 @@ class System1Node:
             self._warn(f"dropped {e}")
 
     # -- worker: plan -----------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._cv:
-                self._cv.wait_for(lambda: self.core.has_observation() or self._stop.is_set(), timeout=0.5)
-            delay = self.core.wait_s(time.monotonic())
-            if delay > 0:  # at most rate_hz; the newest observation is taken after the wait
-                self._stop.wait(delay)
-            with self._cv:
-                obs = self.core.take()
-                stamp_msg = self._stamp_msgs.get(obs[1]) if obs is not None else None
-            if obs is None:
-                continue
-            self.core.planned(time.monotonic())
-            try:
-                self._plan(obs, stamp_msg)
-            except Exception as e:  # noqa: BLE001 - a failed step must not kill the worker; it is counted
-                if not self.node.context.ok():  # shutting down: the publishers are gone
-                    break
-                self.counts["act_errors"] += 1
-                self.node.get_logger().error(f"System 1 step failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
+    def _take_observation(self):
+        """(observation, its stamp message) once the planning rate allows (at most rate_hz; the newest
+        observation is taken after the wait), or None."""
+        if self.worker.sleep(self.core.wait_s(time.monotonic())):
+            return None  # shut down while waiting
+        with self._cv:
+            obs = self.core.take()
+            stamp_msg = self._stamp_msgs.get(obs[1]) if obs is not None else None
+        if obs is None:
+            return None
+        self.core.planned(time.monotonic())
+        return obs, stamp_msg
 
     def set_active(self, active: bool) -> None:
         """Lifecycle activate / deactivate: an inactive node keeps its inputs fresh but publishes no chunk."""
-        (self._active.set if active else self._active.clear)()
+        self.worker.set_active(active)
 
-    def _plan(self, obs, stamp_msg) -> None:
+    def _plan(self, work) -> None:
+        obs, stamp_msg = work
         now = self.now()
-        if not self._active.is_set():
+        if not self.worker.active:
             return
         inputs = self.core.inputs(obs, now)
         if inputs is None:
@@ -219,15 +212,15 @@ class System1Node:
         t0 = time.perf_counter()
         chunk = self.policy.act(inputs.images, inputs.state, self.p.instruction, inputs.features,
                                 seed=None if self.p.seed < 0 else self.p.seed)
-        self._act_latency.append(time.perf_counter() - t0)
+        self._act_latency.add(time.perf_counter() - t0)
         chunk = self.core.accept_chunk(chunk)
         if chunk is None:
             self._warn(self.core.last_refusal)
             return
         self.chunk_pub.publish(self._trajectory(chunk, stamp_msg))
         self._chunk_rate.tick(time.monotonic())
-        self._obs_age.append(self.now() - inputs.t_obs)
-        self._feature_age_used.append(now - inputs.features.stamp)
+        self._obs_age.add(self.now() - inputs.t_obs)
+        self._feature_age_used.add(now - inputs.features.stamp)
 
     def _trajectory(self, chunk: np.ndarray, stamp):
         """(H, 14) absolute joint targets -> JointTrajectory, point i due i / control_hz after `stamp`."""
@@ -244,31 +237,28 @@ class System1Node:
         msg.points = points
         return msg
 
-    def _publish_diagnostics(self) -> None:
-        from video2act.ros.diagnostics import OK, WARN
-
-        def pct(values, q):
-            a = np.asarray(values, dtype=float)
-            return float(np.percentile(a, q)) if a.size else None
-
-        values = {
+    def diagnostic_values(self) -> dict:
+        """What /diagnostics reports: chunk rate, act time, input ages, the core's counters."""
+        return {
             "chunk_rate_hz": self._chunk_rate.rate(),
-            "act_ms_p50": None if not self._act_latency else pct(self._act_latency, 50) * 1e3,
-            "act_ms_p95": None if not self._act_latency else pct(self._act_latency, 95) * 1e3,
-            "observation_age_at_publish_s_p50": pct(self._obs_age, 50),
-            "feature_age_used_s_p50": pct(self._feature_age_used, 50),
+            "act_ms_p50": self._act_latency.percentile(50, 1e3),
+            "act_ms_p95": self._act_latency.percentile(95, 1e3),
+            "observation_age_at_publish_s_p50": self._obs_age.percentile(50),
+            "feature_age_used_s_p50": self._feature_age_used.percentile(50),
             "feature_age_s": self.core.features.age(self.now()),
             "sync_matched": getattr(self._sync[1], "matched", None),
             **self.counts,
         }
+
+    def _publish_diagnostics(self) -> None:
+        from video2act.ros.diagnostics import OK, WARN
+
         acting = self._chunk_rate.count > 0 and self.core.features.get(self.now()) is not None
-        self.diag.publish(values, level=OK if acting else WARN, message="planning" if acting else "not acting: inputs missing or stale")
+        self.diag.publish(self.diagnostic_values(), level=OK if acting else WARN,
+                          message="planning" if acting else "not acting: inputs missing or stale")
 
     def shutdown(self) -> None:
-        self._stop.set()
-        with self._cv:
-            self._cv.notify_all()
-        self.worker.join(timeout=5.0)
+        self.worker.shutdown()
 
 
 def main(args=None) -> int:

@@ -6,8 +6,8 @@
                                                                   stamp = newest frame used)
         /video2act/viz/<name>_heatmap                             (rgb8, colour-mapped filtered maps)
 
-Callbacks only convert and queue; the model runs in one worker thread, so a slow System 2 never
-blocks message handling (and System 1, a separate process, never waits for it). Only the camera
+Callbacks only convert and queue; the model runs in the policy nodes' worker thread
+(ros/policy_worker.PolicyWorker), so a slow System 2 never blocks message handling (and System 1, a separate process, never waits for it). Only the camera
 the policy's System 2 uses (`stream_camera`, the head camera) is subscribed: decoding the wrist
 images here would cost CPU for nothing. `rate_hz` can be changed while running (set_parameters),
 e.g. to slow System 2 to 1 Hz in tests.
@@ -16,8 +16,6 @@ e.g. to slow System 2 to 1 Hz in tests.
 """
 from __future__ import annotations
 
-
-import threading
 import time
 from collections import deque
 
@@ -104,6 +102,7 @@ class System2Node:
 
         from video2act.ros.diagnostics import DiagnosticsPublisher
         from video2act.ros.params import declare_params, yaml_defaults
+        from video2act.ros.policy_worker import PolicyWorker, Samples
         from video2act.runtime.rate_stats import RateStats
 
         self.node = node
@@ -123,11 +122,17 @@ class System2Node:
         if self.p.checkpoint:
             check_checkpoint(self.p.checkpoint, self.p, windows=(self.stream.high.window, self.stream.low.window))
         self._pending: deque = deque(maxlen=max(1, self.p.max_backlog))
-        self._cv = threading.Condition()
+        # frames_out_of_order_in_windows: refused by the stream's windows (they restart); the core counts the
+        # out-of-order frames it drops before the queue as frames_out_of_order
         self.counts = {"frames_received": 0, "frames_queued": 0, "frames_dropped_bad": 0, "frames_skipped_backlog": 0,
-                       "frames_out_of_order": 0, "features_published": 0, "compute_errors": 0}
+                       "frames_out_of_order_in_windows": 0, "features_published": 0, "compute_errors": 0}
         self._publish_rate = RateStats(50)
-        self._latencies: deque[float] = deque(maxlen=50)
+        self._latencies = Samples(50)
+        # lifecycle: features are computed and published only while the worker is active
+        self.worker = PolicyWorker(node, "system2_worker", "System 2 call", has_work=lambda: bool(self._pending),
+                                   take=self._take_frames, step=self._step, counts=self.counts, error_key="compute_errors",
+                                   start=False)
+        self._cv = self.worker.cv
         self._last_feature_stamp: float | None = None
 
         reliable = qos.control()
@@ -149,10 +154,6 @@ class System2Node:
         self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
         self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
         node.add_on_set_parameters_callback(self._on_set_parameters)
-        self._active = threading.Event()  # lifecycle: features are computed and published only while active
-        self._active.set()
-        self._stop = threading.Event()
-        self.worker = threading.Thread(target=self._run, name="system2_worker", daemon=True)
         self.worker.start()
         node.get_logger().info(f"System 2 on {topic} at <= {self.p.rate_hz} Hz, params {self.p.as_dict()}")
 
@@ -212,36 +213,30 @@ class System2Node:
                 self._pending.append(None)  # marker: the worker starts new windows before the next frame
 
     # -- worker: encode, compute, publish ---------------------------------------------------------
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._cv:
-                self._cv.wait_for(lambda: self._pending or self._stop.is_set(), timeout=0.5)
-                frames = list(self._pending)
-                self._pending.clear()
-            try:
-                for frame in frames:
-                    if frame is None:
-                        self.stream = self.policy.make_system2_stream()
-                        self._prime = True
-                    else:
-                        self._push(*frame)
-                if not frames or not self.stream.ready() or not self._active.is_set() \
-                        or not self.core.due(time.monotonic()):
-                    continue
-                self.core.computed(time.monotonic())
-                t0 = time.perf_counter()
-                features = self.stream.compute(self.p.instruction)
-                self._latencies.append(time.perf_counter() - t0)
-                self._publish(features)
-            except Exception as e:  # noqa: BLE001 - a failed call must not kill the worker; it is counted
-                if not self.node.context.ok():  # shutting down: the publishers are gone
-                    break
-                self.counts["compute_errors"] += 1
-                self.node.get_logger().error(f"System 2 call failed: {type(e).__name__}: {e}", throttle_duration_sec=2.0)
+    def _take_frames(self) -> list | None:
+        with self._cv:
+            frames = list(self._pending)
+            self._pending.clear()
+        return frames or None
+
+    def _step(self, frames: list) -> None:
+        for frame in frames:
+            if frame is None:
+                self.stream = self.policy.make_system2_stream()
+                self._prime = True
+            else:
+                self._push(*frame)
+        if not self.stream.ready() or not self.worker.active or not self.core.due(time.monotonic()):
+            return
+        self.core.computed(time.monotonic())
+        t0 = time.perf_counter()
+        features = self.stream.compute(self.p.instruction)
+        self._latencies.add(time.perf_counter() - t0)
+        self._publish(features)
 
     def set_active(self, active: bool) -> None:
         """Lifecycle activate / deactivate: an inactive node keeps its windows filled but computes nothing."""
-        (self._active.set if active else self._active.clear)()
+        self.worker.set_active(active)
 
     def _push(self, rgb: np.ndarray, stamp: float) -> None:
         if self._prime:  # the first frame of new windows fills them, as the training windows are padded
@@ -252,7 +247,7 @@ class System2Node:
         try:
             self.stream.push(rgb, stamp)
         except ValueError as e:  # a stamp older than the window (clock jump): start the windows again
-            self.counts["frames_out_of_order"] += 1
+            self.counts["frames_out_of_order_in_windows"] += 1
             self.node.get_logger().warn(f"restarting System 2 windows: {e}", throttle_duration_sec=2.0)
             self.stream = self.policy.make_system2_stream()
             self._prime = True
@@ -271,28 +266,29 @@ class System2Node:
                 continue  # a map not listed in heatmap_names
             pub.publish(rgb_to_image_msg(heatmap_rgb(heat, self.p.heatmap_width), stamp=stamp, frame_id=f"{name}_heatmap"))
 
+    def diagnostic_values(self) -> dict:
+        """What /diagnostics reports: rates, compute time, feature age, and the node's and the core's counters."""
+        from video2act.ros.policy_worker import merge_counts
+
+        age = self.now() - self._last_feature_stamp if self._last_feature_stamp is not None else float("inf")
+        return {
+            "rate_hz": self._publish_rate.rate(),
+            "target_rate_hz": 1.0 / self.core.period,
+            "compute_ms_p50": self._latencies.percentile(50, 1e3),
+            "compute_ms_max": self._latencies.max(1e3),
+            "feature_age_s": age,
+            **merge_counts(self.counts, self.core.counts),
+        }
+
     def _publish_diagnostics(self) -> None:
         from video2act.ros.diagnostics import OK, WARN
 
-        lat = np.asarray(self._latencies, dtype=float)
-        age = self.now() - self._last_feature_stamp if self._last_feature_stamp is not None else float("inf")
-        values = {
-            "rate_hz": self._publish_rate.rate(),
-            "target_rate_hz": 1.0 / self.core.period,
-            "compute_ms_p50": float(np.percentile(lat, 50) * 1e3) if lat.size else None,
-            "compute_ms_max": float(lat.max() * 1e3) if lat.size else None,
-            "feature_age_s": age,
-            **self.counts,
-            **self.core.counts,
-        }
         healthy = self.counts["features_published"] > 0 and self.counts["compute_errors"] == 0
-        self.diag.publish(values, level=OK if healthy else WARN, message="publishing features" if healthy else "no features yet or errors")
+        self.diag.publish(self.diagnostic_values(), level=OK if healthy else WARN,
+                          message="publishing features" if healthy else "no features yet or errors")
 
     def shutdown(self) -> None:
-        self._stop.set()
-        with self._cv:
-            self._cv.notify_all()
-        self.worker.join(timeout=5.0)
+        self.worker.shutdown()
 
 
 def main(args=None) -> int:
