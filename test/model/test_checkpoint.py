@@ -25,8 +25,8 @@ def test_the_shipped_checkpoint_records_what_it_was_trained_with(shipped):
     assert (shipped.short_window, shipped.long_window) == (config.system2.short_window, config.system2.long_window) == (2, 16)
     assert shipped.image_size == (96, 128)
     assert shipped.cameras == config.cameras == ("head",) and shipped.system2_camera == "head"
-    assert shipped.tasks == ("pick_dual_bottles", "place_empty_cup")
-    assert BOTTLES in shipped.instructions and len(shipped.instructions) == 2
+    assert shipped.tasks == ("handover_block", "pick_dual_bottles", "place_container_plate", "place_empty_cup")
+    assert BOTTLES in shipped.instructions and len(shipped.instructions) == 9  # container: one per colour
     assert shipped.source == str(SHIPPED)
 
 
@@ -50,7 +50,7 @@ def test_what_the_shipped_checkpoint_was_trained_with_passes(shipped):
     ({"cameras": ("left", "right")}, "cameras", "['head']", "['left', 'right'] (missing ['head'])"),
     ({"system2_camera": "left"}, "system2_camera", "'head'", "'left'"),
     ({"instruction": "Hand over the block."}, "instruction", BOTTLES, "'Hand over the block.'"),
-    ({"task": "handover_block"}, "task", "pick_dual_bottles", "'handover_block'"),
+    ({"task": "stack_cups"}, "task", "pick_dual_bottles", "'stack_cups'"),  # a task it never saw
 ])
 def test_each_mismatch_is_named_with_what_was_trained_and_what_was_offered(shipped, offered, field, trained_text, got_text):
     with pytest.raises(CheckpointMismatch) as info:

@@ -71,14 +71,19 @@ def test_object_oracle_policy_needs_object_poses():
     assert policy.image_tokens(pixels, torch.zeros(1, 16)).shape == (1, 1, 4, 128)
 
 
-def test_small_preset_reads_three_cameras_at_their_aspect_ratio_and_trains_only_the_qformers_of_system2():
-    policy = Video2ActPolicy.from_preset("small", seed=0)
-    assert policy.config.image_size == (96, 128) and policy.config.cameras == ("head", "left", "right")
+@pytest.mark.parametrize("name, cameras, trainable", [
+    ("small", ("head",), set()),  # the shipped recipe: System 2 frozen whole, its tokens cached
+    ("small_three_cameras", ("head", "left", "right"), {"spatial_qformer", "motion_qformer"}),
+])
+def test_label_free_presets_read_their_cameras_at_their_aspect_ratio_and_train_what_they_say(name, cameras, trainable):
+    policy = Video2ActPolicy.from_preset(name, seed=0)
+    assert policy.config.image_size == (96, 128) and policy.config.cameras == cameras
     assert policy.config.object_aux_weight == 0.0 and policy.config.keyframe_aux_weight > 0  # no simulator labels
+    assert policy.config.keypoint_targets == "keyframes"
     pixels = policy.preprocess_images({cam: np.zeros((240, 320, 3), np.uint8) for cam in policy.config.cameras})
-    assert pixels.shape == (1, 3, 3, 96, 128)
+    assert pixels.shape == (1, len(cameras), 3, 96, 128)
     trainable_s2 = {n.split(".")[1] for n, p in policy.named_parameters() if p.requires_grad and n.startswith("system2.")}
-    assert trainable_s2 == {"spatial_qformer", "motion_qformer"}  # the VDM and its conditioning stay frozen
+    assert trainable_s2 == trainable  # the VDM and its conditioning stay frozen in both
     assert not any(p.requires_grad for p in policy.encoders.text_encoder.parameters())
 
 

@@ -16,7 +16,7 @@ def test_preset_config_round_trips(name, tmp_path):
     config = Video2ActConfig.from_preset(name)
     assert config.preset == name
     assert (config.chunk_size, config.action_dim, config.state_dim) == (64, 14, 14)
-    assert config.cameras == (("head",) if name in ("small_object_labels", "small_oracle") else ("head", "left", "right"))
+    assert config.cameras == (("head", "left", "right") if name in ("paper", "small_three_cameras", "tiny") else ("head",))
     config.to_json(tmp_path / "c.json")
     assert Video2ActConfig.from_json(tmp_path / "c.json") == config
 

@@ -32,15 +32,16 @@ def bottles(tmp_path_factory):
 
 
 def test_the_shipped_policy_reads_the_scene_and_a_blinded_one_does_not(bottles):
-    """The shipped policy's first plans follow where the bottles are: well under the best scene-blind plan
-    (measured 0.010 vs 0.036 rad on 8 episodes); with the images blanked the same weights fall to it or above."""
+    """The shipped (label-free) policy's first plans follow where the bottles are: well under the best
+    scene-blind plan (measured 0.013 vs 0.036 rad on 8 episodes), its keypoints on the grasp points (0.19 px
+    median); with the images blanked the same weights fall to the scene-blind error or above."""
     policy = Video2ActPolicy.from_pretrained("policies/small")
     seeing = open_loop_report(policy, bottles, episodes=4)
     blind = open_loop_report(policy, _Blind(bottles), episodes=4)
     assert seeing["episodes"] == 4 and seeing["scene_blind_error"] > 0.01
     assert seeing["plan_error"] < 0.5 * seeing["scene_blind_error"], seeing
     assert blind["plan_error"] > 0.8 * blind["scene_blind_error"], blind
-    assert seeing["keypoint_px_median"] is None  # its maps were taught object poses, not keyframes
+    assert seeing["keypoint_px_median"] < 1.0 and seeing["keypoint_px_p90"] < 2.0, seeing  # keyframe-taught maps
     table = format_report({"seeing": seeing, "blind": blind})
     assert "seeing" in table and table.count(" yes ") == 1 and table.count(" no ") == 1
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from video2act.config import config_dir, load_config
 from video2act.model.system2 import System2Config
 
-PRESETS = ("paper", "small", "small_object_labels", "small_oracle", "tiny")
+PRESETS = ("paper", "small", "small_three_cameras", "small_object_labels", "small_oracle", "tiny")
 SCHEDULERS = ("ddim", "dpm")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 IMAGE_ENCODERS = ("siglip", "keypoints", "objects")
