@@ -53,13 +53,17 @@ TOKENIZER_DIR = "tokenizer"
 
 
 def limits_normalization(dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) mapping the robot.yaml joint limits of both arms to [-1, 1]; dim must be the 14-d layout."""
-    from video2act.runtime.robot import RobotDescription
+    """(mean, std) mapping the robot.yaml joint limits of both arms (robot.lower / upper per arm, in the arms'
+    order: the 14-d layout) to [-1, 1]; dim must be that layout's size. Read from config/, not runtime/: the model
+    imports nothing of the runtime (test/test_layout.py)."""
+    from video2act.config import load_config
 
-    robot = RobotDescription.from_config()
-    if robot.dof != dim:
-        raise ValueError(f"robot.yaml describes a {robot.dof}-d state/action, the config says {dim}")
-    lower, upper = robot.lower.astype(np.float32), robot.upper.astype(np.float32)
+    robot = load_config("robot.yaml")["robot"]
+    arms = len(robot["arms"])
+    lower = np.tile(np.asarray(robot["lower"], dtype=np.float32), arms)
+    upper = np.tile(np.asarray(robot["upper"], dtype=np.float32), arms)
+    if lower.shape != (dim,) or upper.shape != (dim,):
+        raise ValueError(f"robot.yaml describes a {lower.size}-d state/action, the config says {dim}")
     return (lower + upper) / 2, (upper - lower) / 2
 
 
