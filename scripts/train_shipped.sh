@@ -19,7 +19,7 @@ for spec in pick_dual_bottles:150 place_empty_cup:150 place_container_plate:150 
 done
 # 2. one policy for the four tasks (System 2 latents and tokens are cached in the datasets on the first run)
 $V2A train --dataset "$OUT/ds_pick_dual_bottles" "$OUT/ds_place_empty_cup" "$OUT/ds_place_container_plate" \
-  "$OUT/ds_handover_block" --preset small --steps 11000 \
+  "$OUT/ds_handover_block" --preset small --steps 10000 \
   --batch-size 32 --lr 1e-3 --eval-every 2500 --eval-episodes 3 --save-every 500 --threads 2 \
   --out "$OUT/run" --resume
 # 3. ship the EMA weights (no optimizer state) and evaluate them on held-out seeds, clean and randomised scenes
