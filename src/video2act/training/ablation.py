@@ -71,7 +71,8 @@ def run_ablation(datasets, out, rows=None, preset: str = "small", system2_dir: s
                  batch_size: int = 32, lr: float = 1e-3, episodes: int = 50, seed: int = 0, threads: int = 1,
                  progress: bool = True, tasks=None, max_steps: int | None = None) -> list[dict]:
     """Train and evaluate each row (see module docstring); returns one dict per row. tasks: twin tasks to
-    evaluate on (default: those the checkpoint was trained on); max_steps: cap per episode (tests)."""
+    evaluate on (default: those the checkpoint was trained on; named ones are evaluated even where the rows'
+    datasets were not recorded on them); max_steps: cap per episode (tests)."""
     import yaml
 
     from video2act.training.evaluate import checkpoint_info, evaluate
@@ -105,8 +106,8 @@ def run_ablation(datasets, out, rows=None, preset: str = "small", system2_dir: s
         if not row_tasks:
             raise ValueError(f"{checkpoint} records no twin task (dataset.json): the ablation evaluates on the twin, "
                              "so its datasets must be generated there (`video2act dataset generate`)")
-        success = {t: evaluate(checkpoint, t, episodes, threads=threads, progress=progress,
-                               max_steps=max_steps)["success_rate"] for t in row_tasks}
+        success = {t: evaluate(checkpoint, t, episodes, threads=threads, progress=progress, max_steps=max_steps,
+                               any_task=tasks is not None)["success_rate"] for t in row_tasks}
         result = {"row": row, "label": LABELS[row], **ROWS[row], "steps": steps, "batch_size": batch_size, "seed": seed,
                   "episodes": episodes, "success": success, "final_loss": r["final_loss"],
                   "train_minutes": round(train_s / 60, 1), "eval_minutes": round((time.time() - t0 - train_s) / 60, 1)}
