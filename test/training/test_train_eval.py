@@ -111,6 +111,14 @@ def test_eval_refuses_a_task_the_checkpoint_was_not_trained_on(run):
                                                  r"got 'pick_dual_bottles'") as info:
         evaluate(root / "run" / "checkpoints" / "last", "pick_dual_bottles", episodes=1, max_steps=1, progress=False)
     assert info.value.fields == ["task"]
+    # the command line says so without a traceback, and --any-task evaluates it anyway
+    from video2act.cli import main as cli_main
+
+    argv = ["eval", "--checkpoint", str(root / "run" / "checkpoints" / "last"), "--task", "pick_dual_bottles",
+            "--episodes", "1", "--max-steps", "1"]
+    with pytest.raises(SystemExit, match=r"task: trained with one of \['synthetic'\].*\n\(--any-task evaluates it anyway\)"):
+        cli_main(argv)
+    assert cli_main(argv + ["--any-task"]) == 0
 
 
 def test_eval_runs_the_asynchronous_schedule_deterministically(run):

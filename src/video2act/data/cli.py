@@ -158,6 +158,9 @@ def register(subparsers, bench_subparsers) -> None:
     ev.add_argument("--max-steps", type=int, help="cap on steps per episode (default: the task's limit)")
     ev.add_argument("--out", help="folder for results.json, success.png and one video per task (first 2 episodes)")
     ev.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ev.add_argument("--any-task", action="store_true",
+                    help="evaluate --task even where the checkpoint was not trained on it (e.g. one trained on "
+                         "recordings imported from another robot); by default such a task is refused")
     _scene_arg(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -338,12 +341,18 @@ def cmd_eval(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+    from video2act.model.checkpoint import CheckpointMismatch
+
     start = time.perf_counter()
     results = {}
     for task in tasks:
-        r = evaluate(checkpoint, task, args.episodes, args.first_seed, args.max_steps,
-                     str(out / f"{task}.mp4") if out else None, args.threads, ratio=args.ratio, synchronous=args.sync,
-                     system1_hz=args.system1_hz, scene=args.scene)
+        try:
+            r = evaluate(checkpoint, task, args.episodes, args.first_seed, args.max_steps,
+                         str(out / f"{task}.mp4") if out else None, args.threads, ratio=args.ratio,
+                         synchronous=args.sync, system1_hz=args.system1_hz, scene=args.scene, any_task=args.any_task)
+        except CheckpointMismatch as e:
+            hint = "\n(--any-task evaluates it anyway)" if e.fields == ["task"] else ""
+            raise SystemExit(f"error: {e}{hint}") from None
         results[task] = r
         ok = [e["seed"] for e in r["episodes"] if e["success"]]
         print(f"{task}: {len(ok)}/{len(r['episodes'])} ({r['schedule']}, {args.scene} scenes); successful seeds {ok}")
