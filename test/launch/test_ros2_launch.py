@@ -367,7 +367,9 @@ def test_real_robot_with_piper_sdk_drivers_enables_streams_and_a_killed_driver_e
                      "can_interface:=virtual", "can_left:=vcan_left", "can_right:=vcan_right")
         wait_for(lambda: all(n >= 30 for n in probe.counts.values()) or run.proc.poll() is not None,
                  "commands to and feedback from both drivers", timeout=240)
-        assert run.proc.poll() is None, run.output[-4000:]
+        # what ended the launch early comes first in the output (the shutdown's tracebacks follow it)
+        first = [ln for ln in run.output.splitlines() if "[ERROR]" in ln or "[WARN]" in ln or "finished" in ln][:12]
+        assert run.proc.poll() is None, "\n".join(first) + "\n...\n" + run.output[-3000:]
     finally:
         probe.close()
     for arm in ("left", "right"):
