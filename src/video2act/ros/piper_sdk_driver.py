@@ -113,8 +113,13 @@ class PiperSdkDriver:
         self.arm.tick(now)
         if self.arm.state != self._state:  # name it on /diagnostics at once, not at the next periodic message
             self._state = self.arm.state
-            log = self.node.get_logger().info if self._state == "ready" else self.node.get_logger().error
-            log(f"arm {self.p.arm} on {self.p.can_port}: {self.arm.state} ({self.arm.detail})")
+            text = f"arm {self.p.arm} on {self.p.can_port}: {self.arm.state} ({self.arm.detail})"
+            # one call site per severity: rclpy refuses a second severity at the same call site (it raised and
+            # killed the driver when a lost link came back to ready)
+            if self._state == "ready":
+                self.node.get_logger().info(text)
+            else:
+                self.node.get_logger().error(text)
             self._on_diagnostics()
         q = self.arm.feedback(now)
         if q is None:
