@@ -31,3 +31,24 @@ def test_compute_rate_on_the_clock_passed_in():
     assert not core.due(1.9) and core.due(2.0)
     with pytest.raises(ValueError, match="rate_hz"):
         core.set_rate(0.0)
+
+
+def test_frame_driven_calls_average_the_configured_rate():
+    """The node's worker can only call System 2 when a frame arrives (10 Hz); at 6 Hz the schedule must keep its
+    phase or calls land on every second frame (5 Hz, what the demo graph measured)."""
+    core = System2Core(frame_hz=10.0, rate_hz=6.0)
+    calls = []
+    for k in range(101):  # 10 s of frames
+        now = k / 10.0
+        if core.due(now):
+            core.computed(now)
+            calls.append(now)
+    assert len(calls) == 61  # 6 Hz over 10 s, plus the call at 0
+    assert min(b - a for a, b in zip(calls, calls[1:])) >= 0.1 - 1e-9  # never faster than the frames
+
+
+def test_a_late_call_starts_the_schedule_afresh_instead_of_bursting():
+    core = System2Core(frame_hz=10.0, rate_hz=5.0)
+    core.computed(0.0)
+    core.computed(1.0)  # 0.8 s late (a stalled machine): the next call is one period after this one
+    assert not core.due(1.19) and core.due(1.2)

@@ -8,7 +8,11 @@ worker `due(now)` / `computed(now)`; every time is passed in (tests use a fake c
 - A clock that jumps backwards by more than `restart_after` seconds (a simulator reset, a replayed bag) restarts
   the windows instead of dropping every later frame as "too early" (which froze System 2 until the clock had
   caught up with its old value); smaller steps back are out-of-order frames and are dropped.
-- Compute rate: at most `rate_hz` calls, each on the newest frames.
+- Compute rate: `rate_hz` calls a second on average, each on the newest frames. The schedule keeps its phase
+  (the next call is due one period after the last one was due, not after it ran) so calls that can only start
+  when a frame arrives (the node's worker wakes on frames at `frame_hz`) still average `rate_hz`: at 10 Hz frames
+  and 6 Hz, calls land on frames 0, 2, 4, 5, 7, 9, 10 ... instead of every second frame (5 Hz). A call later than
+  one period (a slow machine) starts the schedule afresh from then, so there is never a burst to catch up.
 - Windows (`feed(stream, rgb, stamp)`, a model.system2_stream.System2Stream or anything with its prime / push /
   reset / ready): new windows (at start, after `new_episode()`, after a restart, or when the stream refuses a
   frame older than its newest) are primed with their first frame in every slot, as training pads an episode's
@@ -43,6 +47,7 @@ class System2Core:
         self.restart_after = float(restart_after)
         self._last_queued = -math.inf
         self._next_compute = -math.inf
+        self._rephase = True
         self.counts = {"frames_spaced_out": 0, "frames_out_of_order": 0, "window_restarts": 0, "windows_primed": 0,
                        "frames_out_of_order_in_windows": 0}
         self._prime = True  # the next fed frame starts new windows
@@ -51,6 +56,7 @@ class System2Core:
         if not (rate_hz > 0 and math.isfinite(rate_hz)):
             raise ValueError(f"rate_hz must be a positive number, got {rate_hz!r}")
         self.period = 1.0 / float(rate_hz)
+        self._rephase = True  # the new rate's schedule starts at the next call
 
     def offer(self, stamp: float) -> str:
         """QUEUE the frame, SKIP it (too close to the last one, or slightly out of order), or RESTART the
@@ -73,7 +79,11 @@ class System2Core:
         return float(now) >= self._next_compute
 
     def computed(self, now: float) -> None:
-        self._next_compute = float(now) + self.period
+        now = float(now)
+        late = now - self._next_compute
+        base = now if self._rephase or not 0.0 <= late < self.period else self._next_compute
+        self._next_compute = base + self.period
+        self._rephase = False
 
     # -- windows ----------------------------------------------------------------------------------
     def new_episode(self) -> None:
