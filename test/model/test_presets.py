@@ -81,3 +81,19 @@ def test_model_info_cli_prints_every_part(capsys):
                  "system2.spatial_qformer", "system2.motion_qformer", "System 1 DiT", "total"):
         assert part in out
     assert dataclasses.is_dataclass(Video2ActConfig)
+
+
+def test_bench_model_runs_under_bf16_autocast_and_refuses_a_missing_gpu(capsys):
+    """The GPU script's options (scripts/gpu_bench.sh), exercised where they can run: bf16 autocast on the CPU."""
+    import torch
+
+    from video2act.bench.model import latency_table
+
+    rows = latency_table("tiny", iters=2, warmup=1, threads=1, dtype="bfloat16")
+    assert [r["system"] for r in rows] == ["System 1 (act, 64x14 chunk)", "System 2 (push + compute)"]
+    assert all(r["p50_ms"] > 0 for r in rows)
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="sees no CUDA device"):
+            latency_table("tiny", iters=1, device="cuda")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        latency_table("tiny", iters=1, dtype="int4")
