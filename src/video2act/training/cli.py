@@ -64,15 +64,16 @@ def register(subparsers, bench_subparsers) -> None:
 
     ev = subparsers.add_parser(
         "eval", help="closed-loop success rate of a checkpoint on the twin (no ROS), on the nodes' schedule",
-        description="Closed-loop evaluation in simulated time with the nodes' asynchronous schedule (System 2 once "
-                    "every RATIO System 1 calls, latencies from config/eval.yaml) through the trajectory streamer's "
-                    "core. Seeds start at config/eval.yaml first_seed (1000: never used to generate data).")
+        description="Closed-loop evaluation in simulated time with the nodes' asynchronous schedule (System 2 at "
+                    "the System 2 node's rate, robot.yaml rates.system2_hz, or once every --ratio N System 1 calls; "
+                    "latencies from config/eval.yaml) through the nodes' cores. Seeds start at config/eval.yaml first_seed (1000: never used to generate data).")
     add_policy_choice(ev, "checkpoint folder (e.g. RUN/checkpoints/last)")
     ev.add_argument("--task", nargs="+", help="twin task(s) (default: every task the checkpoint was trained on)")
     ev.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
     ev.add_argument("--first-seed", type=int, help="first seed (default config/eval.yaml first_seed)")
     ev.add_argument("--ratio", type=ratio_arg, help="slow/fast ratio 1:N: System 2 once every N System 1 calls "
-                                                    "(default config/eval.yaml, 1:8)")
+                                                    "instead of the node's rate (default: config/eval.yaml system2, "
+                                                    "`nodes`: the node's rate)")
     ev.add_argument("--system1-hz", type=float, help="System 1 re-planning rate (default robot.yaml rates.system1_hz)")
     ev.add_argument("--sync", action="store_true", help="synchronous schedule: System 2 at every re-plan, no latency")
     ev.add_argument("--blend", choices=["crossfade", "ensemble", "replace", "rtc"],
