@@ -1,7 +1,8 @@
-"""Import rules of the rooms (ARCHITECTURE.md: ros -> runtime -> model; sim and data never import ros): no ROS in
-runtime/, model/, sim/, data/; model/ imports neither runtime/ nor sim/; no room imports a room above it (LEVELS);
-rosbag files are read and written in two data/ modules only. Every import counts, also the lazy ones inside functions. Known exceptions are listed below,
-each with its reason; an exception that is no longer needed fails too, so the list cannot go stale."""
+"""Import rules of the rooms (CONTRIBUTING.md: a room imports only rooms below it): no ROS in runtime/, model/,
+sim/, data/; model/ imports neither runtime/ nor sim/; no room imports a room above it (LEVELS); no node
+(ros/*_node.py) imports another node; rosbag files are read and written in two data/ modules only. Every import
+counts, also the lazy ones inside functions. Known exceptions are listed below, each with its reason; an exception
+that is no longer needed fails too, so the list cannot go stale."""
 from __future__ import annotations
 
 import ast
@@ -21,10 +22,12 @@ EXCEPTIONS: dict[tuple[str, str], str] = {}
 # read by all). A room's cli.py is the command layer (commands beside their code): it may start anything, lazily.
 LEVELS = {"config": 0, "node_params": 0.5, "model": 1, "runtime": 2, "sim": 3, "data": 4, "monitor": 5, "training": 5,
           "ros": 6, "launch": 7, "testing": 7, "bench": 8, "cli": 9, "demo": 9}
-UPWARD_EXCEPTIONS = {
-    ("ros/graph_bench.py", "launch"): "a benchmark (starts the graph, probes it): belongs in bench/, moved once the "
-                                      "session editing it is done",
-    ("ros/graph_bench.py", "testing"): "the same benchmark's probe node (testing/background_node.py)",
+UPWARD_EXCEPTIONS: dict[tuple[str, str], str] = {}
+# A node imports no other node (what two nodes share lives in a lower module: ros/policy_worker.py, ros/params.py,
+# runtime/, model/); (node, node it imports) -> why it is allowed
+NODE_EXCEPTIONS = {
+    ("ros/teleop_node.py", "video2act.ros.sim_bridge_node"): "teleop_node is sim_bridge_node under another name "
+                                                             "(its main() adds -p teleop:=true)",
 }
 # the pure-Python rosbag2 library: bag files are read in one module and written in one
 ROSBAGS_ALLOWED = {"data/bags.py", "data/bag_writer.py"}
@@ -102,6 +105,48 @@ def test_no_room_imports_a_room_above_it():
     assert not bad, "imports of a higher (or same-level) room:\n  " + "\n  ".join(bad)
     stale = sorted(set(UPWARD_EXCEPTIONS) - set(upward()))
     assert not stale, f"exceptions no longer needed, remove them from UPWARD_EXCEPTIONS: {stale}"
+
+
+def imported_nodes(path: Path) -> list[tuple[int, str]]:
+    """(line, video2act.ros.<x>_node) of every node module a file imports, `from video2act.ros import x_node` too."""
+    out = []
+    for line, module in imports(path):
+        parts = module.split(".")
+        if parts[:2] == ["video2act", "ros"] and len(parts) > 2 and parts[2].endswith("_node"):
+            out.append((line, ".".join(parts[:3])))
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "video2act.ros":
+            out += [(node.lineno, f"video2act.ros.{alias.name}") for alias in node.names if alias.name.endswith("_node")]
+    return out
+
+
+def node_imports() -> dict[tuple[str, str], str]:
+    """(node file, node module it imports) -> text, for every import of one ros/*_node.py module by another."""
+    out = {}
+    for path in sorted((SRC / "ros").glob("*_node.py")):
+        rel = path.relative_to(SRC).as_posix()
+        for line, module in imported_nodes(path):
+            out[(rel, module)] = f"{rel}:{line} imports {module} (another node)"
+    return out
+
+
+def test_no_node_imports_another_node():
+    bad = [text for key, text in node_imports().items() if key not in NODE_EXCEPTIONS]
+    assert not bad, "a node importing another node (move what they share to a lower module):\n  " + "\n  ".join(bad)
+    stale = sorted(set(NODE_EXCEPTIONS) - set(node_imports()))
+    assert not stale, f"exceptions no longer needed, remove them from NODE_EXCEPTIONS: {stale}"
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("from video2act.ros.system2_node import load_policy", ["video2act.ros.system2_node"]),
+    ("import video2act.ros.system2_node", ["video2act.ros.system2_node"]),
+    ("from video2act.ros import qos, sim_bridge_node", ["video2act.ros.sim_bridge_node"]),
+    ("from video2act.ros.policy_worker import PolicyNode", []),
+])
+def test_the_node_rule_catches_what_it_should(tmp_path, source, expected):
+    path = tmp_path / "x_node.py"
+    path.write_text(f"def f():\n    {source}\n")
+    assert [module for _, module in imported_nodes(path)] == expected
 
 
 def test_rosbag_files_are_touched_in_two_data_modules_only():

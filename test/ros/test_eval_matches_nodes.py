@@ -31,7 +31,6 @@ def tiny_policy():
 
 def node_cores(args, policy):
     """The cores of the three node adapters, built by the nodes from their parameters (`args` as on a launch)."""
-    from video2act.config import load_config
     from video2act.ros.system1_node import System1Node
     from video2act.ros.system2_node import System2Node
     from video2act.ros.trajectory_streamer import TrajectoryStreamer
@@ -40,8 +39,8 @@ def node_cores(args, policy):
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx, args=["--ros-args", *args])
     nodes = [rclpy.create_node(n, context=ctx) for n in ("system2_node", "system1_node", "trajectory_streamer")]
-    s2 = System2Node(nodes[0], load_config("robot.yaml"), policy=policy)
-    s1 = System1Node(nodes[1], load_config("robot.yaml"), policy=policy)
+    s2 = System2Node(nodes[0], policy=policy)
+    s1 = System1Node(nodes[1], policy=policy)
     st = TrajectoryStreamer(nodes[2])
     for adapter in (s2, s1):
         adapter.worker.shutdown()  # the loop drives the cores; no worker thread may take observations

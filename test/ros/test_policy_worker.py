@@ -1,15 +1,18 @@
 """The policy nodes' shared worker (ros/policy_worker.py): steps run off the callbacks, a failing step is counted
 and the thread lives on, the lifecycle switch, shutdown; percentile diagnostics; counters joined without one
-hiding another (System 2's node and core both count out-of-order frames)."""
+hiding another (System 2's node and core both count out-of-order frames); what both node adapters share
+(PolicyNode: health -> OK / WARN, episodes, lifecycle, shutdown)."""
 from __future__ import annotations
 
+import json
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from video2act.ros.policy_worker import PolicyWorker, Samples, merge_counts
+from video2act.ros.policy_worker import PolicyNode, PolicyWorker, Samples, merge_counts
 
 
 class FakeNode:
@@ -123,6 +126,46 @@ def test_merge_counts_adds_a_counter_several_tables_hold():
     assert node == {"frames_received": 5, "frames_out_of_order": 2}  # the tables themselves are left alone
 
 
+def test_a_policy_node_reports_its_own_health_starts_episodes_once_and_shuts_its_worker_down():
+    from video2act.ros.diagnostics import OK, WARN
+
+    class Diag:
+        def __init__(self):
+            self.published = []
+
+        def publish(self, values, level, message):
+            self.published.append((values, level, message))
+
+    class Adapter(PolicyNode):
+        def __init__(self, worker):
+            self.worker, self.diag, self.healthy = worker, Diag(), False
+
+        def diagnostic_values(self):
+            return {"calls": 1}
+
+        def health(self):
+            return self.healthy, "fine" if self.healthy else "not yet"
+
+        def start_episode(self):
+            assert self.worker.cv._is_owned()  # under the worker's condition
+            self.episodes += 1
+
+    worker, _ = make_worker(FakeNode(), [], [])
+    adapter = Adapter(worker)
+    adapter._publish_diagnostics()
+    adapter.healthy = True
+    adapter._publish_diagnostics()
+    assert adapter.diag.published == [({"calls": 1}, WARN, "not yet"), ({"calls": 1}, OK, "fine")]
+    adapter.episodes = 0
+    for task, seed, step in (("a", 1, 0), ("a", 1, 0), ("a", 1, 5), ("a", 2, 0), ("b", 2, 0)):  # step 0 of a new one
+        adapter._on_episode(SimpleNamespace(data=json.dumps({"task": task, "seed": seed, "step": step})))
+    assert adapter.episodes == 3
+    adapter.set_active(False)
+    assert not worker.active
+    adapter.shutdown()
+    assert not worker.thread.is_alive()
+
+
 rclpy = pytest.importorskip("rclpy")
 
 
@@ -156,10 +199,9 @@ def head_image(stamp: float):
 def test_system2_diagnostics_show_both_out_of_order_counts(ros_node, tiny_policy):
     """The core drops a frame a little out of order before the queue; the stream's windows refuse one older than
     they hold (and restart). Both are counted and both reach /diagnostics."""
-    from video2act.config import load_config
     from video2act.ros.system2_node import System2Node
 
-    adapter = System2Node(ros_node, load_config("robot.yaml"), policy=tiny_policy)
+    adapter = System2Node(ros_node, policy=tiny_policy)
     adapter.worker.shutdown()  # drive it by hand: nothing consumes the queue
     for stamp in (10.0, 10.2, 10.15, 10.4):  # 10.15: behind 10.2 by less than restart_after -> dropped by the core
         adapter._on_image(head_image(stamp))
@@ -175,10 +217,9 @@ def test_system2_diagnostics_show_both_out_of_order_counts(ros_node, tiny_policy
 
 
 def test_system2_worker_publishes_while_active_and_stops_on_shutdown(ros_node, tiny_policy):
-    from video2act.config import load_config
     from video2act.ros.system2_node import System2Node
 
-    adapter = System2Node(ros_node, load_config("robot.yaml"), policy=tiny_policy)
+    adapter = System2Node(ros_node, policy=tiny_policy)
     try:
         t = 100.0
         for _ in range(4):
@@ -201,10 +242,9 @@ def test_system2_worker_publishes_while_active_and_stops_on_shutdown(ros_node, t
 
 
 def test_system1_worker_plans_from_an_observation_and_counts_a_failing_act(ros_node, tiny_policy):
-    from video2act.config import load_config
     from video2act.ros.system1_node import System1Node
 
-    adapter = System1Node(ros_node, load_config("robot.yaml"), policy=tiny_policy)
+    adapter = System1Node(ros_node, policy=tiny_policy)
     try:
         robot, c = adapter.robot, tiny_policy.config.system2
 

@@ -27,6 +27,9 @@ was not recorded is None (or empty) and is not checked.
     trained = TrainedWith.read("policies/small")
     check_compatible(trained, "system1_node", control_hz=30.0, cameras=("head", "left", "right"),
                      instruction="Place the empty cup on the coaster.")   # CheckpointMismatch if not
+
+`load_policy(checkpoint, preset, torch_threads)` is how the nodes, the monitor's replay and the graph benchmark
+load one (weights from the folder, else a preset with random weights).
 """
 from __future__ import annotations
 
@@ -184,3 +187,15 @@ def check_compatible(trained: TrainedWith, where: str, settings: dict[str, str] 
         label = lambda name: f"{name} ({settings[name]})" if name in settings else name  # noqa: E731
         lines = "\n".join(f"  {label(name)}: trained with {want}, got {got}" for name, want, got in found)
         raise CheckpointMismatch(f"checkpoint {trained.source or '(in memory)'} does not match {where}:\n{lines}", found)
+
+
+def load_policy(checkpoint: str | None, preset: str, torch_threads: int):
+    """Video2ActPolicy from a checkpoint folder, else a preset with random weights (eval mode); torch runs
+    `torch_threads` CPU threads (at least 1). torch loads here, on the first call."""
+    import torch
+
+    from video2act.model import Video2ActPolicy
+
+    torch.set_num_threads(max(1, int(torch_threads)))
+    policy = Video2ActPolicy.from_pretrained(checkpoint) if checkpoint else Video2ActPolicy.from_preset(preset)
+    return policy.eval()

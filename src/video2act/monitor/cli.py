@@ -67,7 +67,7 @@ def cmd_monitor(args) -> int:
         else:
             policy = None
             if args.checkpoint or args.shipped:
-                from video2act.ros.system2_node import load_policy
+                from video2act.model.checkpoint import load_policy
                 from video2act.training.evaluate import shipped_checkpoint
 
                 policy = load_policy(str(shipped_checkpoint() if args.shipped else args.checkpoint), "", 1)

@@ -12,8 +12,10 @@ Callbacks never run the model, so a slow model never blocks message handling. `s
 switch (activate / deactivate: the node's step looks at `worker.active` and computes or publishes only while set);
 `sleep(s)` waits unless stopped (a rate limit inside take()); `shutdown()` stops and joins the thread.
 
-`Samples` keeps the last values of a timing or an age for percentile diagnostics; `merge_counts` joins counter
-tables for /diagnostics, adding counters of one name instead of letting one hide the other.
+`PolicyNode` is what both node adapters share around their worker: the lifecycle switch, shutdown, and
+/diagnostics at diagnostics_hz (OK or WARN by the node's own `health()`). `Samples` keeps the last values of a
+timing or an age for percentile diagnostics; `merge_counts` joins counter tables for /diagnostics, adding counters
+of one name instead of letting one hide the other.
 """
 from __future__ import annotations
 
@@ -98,6 +100,68 @@ class PolicyWorker:
             self.cv.notify_all()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout=timeout)
+
+
+class PolicyNode:
+    """Base of the policy-node adapters (System1Node, System2Node): what they do alike around their PolicyWorker.
+
+    A subclass sets `self.worker` (a PolicyWorker), calls `start_diagnostics(node, name, hz)` once its state
+    exists, and defines `diagnostic_values()` (the /diagnostics values) and `health()` -> (healthy, message):
+    the status is OK when healthy, else WARN, with the message either way. With `subscribe_episodes(node, topic)`
+    (the simulator bridge's /sim/episode) its `start_episode()` runs, under `worker.cv`, once per new episode.
+    """
+
+    worker: PolicyWorker
+    _episode_key = None
+
+    def subscribe_episodes(self, node, topic: str) -> None:
+        """Follow the episodes published on `topic` ("" or None: none)."""
+        if topic:
+            from std_msgs.msg import String
+
+            from video2act.ros import qos
+
+            self.episode_sub = node.create_subscription(String, topic, self._on_episode, qos.control())
+
+    def _on_episode(self, msg) -> None:
+        from video2act.runtime.conversions import new_episode
+
+        key = new_episode(msg.data, self._episode_key)
+        if key is not None:
+            self._episode_key = key
+            with self.worker.cv:
+                self.start_episode()
+
+    def start_episode(self) -> None:
+        """A new episode (step 0 of another task / seed) began: forget the last scene."""
+        raise NotImplementedError
+
+    def start_diagnostics(self, node, name: str, hz: float) -> None:
+        """/diagnostics for `name`, published every 1 / hz s (a timer on the executor)."""
+        from video2act.ros.diagnostics import DiagnosticsPublisher
+
+        self.diag = DiagnosticsPublisher(node, name=name)
+        self.diag_timer = node.create_timer(1.0 / hz, self._publish_diagnostics)
+
+    def diagnostic_values(self) -> dict:
+        raise NotImplementedError
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, message) for /diagnostics."""
+        raise NotImplementedError
+
+    def _publish_diagnostics(self) -> None:
+        from video2act.ros.diagnostics import OK, WARN
+
+        healthy, message = self.health()
+        self.diag.publish(self.diagnostic_values(), level=OK if healthy else WARN, message=message)
+
+    def set_active(self, active: bool) -> None:
+        """Lifecycle activate / deactivate: an inactive node keeps taking its inputs but publishes nothing."""
+        self.worker.set_active(active)
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()
 
 
 class Samples:

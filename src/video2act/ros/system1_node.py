@@ -24,10 +24,11 @@ import time
 
 import numpy as np
 
-from video2act.config import load_config
+from video2act.model.checkpoint import load_policy
 from video2act.model.system2_stream import SlowFeatures
-from video2act.ros.conversions import ImageFormatError, new_episode, float_image_to_numpy, image_msg_to_rgb, stamp_to_sec
-from video2act.ros.system2_node import CAMERAS, load_policy
+from video2act.ros.conversions import ImageFormatError, float_image_to_numpy, image_msg_to_rgb, stamp_to_sec
+from video2act.ros.policy_worker import PolicyNode
+from video2act.runtime.robot import CAMERAS
 from video2act.runtime.system1_core import InputError, chunk_frame_id
 
 NODE_NAME = "system1_node"
@@ -51,15 +52,15 @@ def check_checkpoint(checkpoint: str, p):
     return check_images
 
 
-class System1Node:
-    """rclpy adapter around policy.act (see the module docstring)."""
+class System1Node(PolicyNode):
+    """rclpy adapter around policy.act (see the module docstring). Inactive (lifecycle), it keeps its inputs fresh
+    but publishes no chunk."""
 
-    def __init__(self, node, robot_cfg: dict, policy=None):
+    def __init__(self, node, *, policy=None):
         from video2act.ros import qos
         from sensor_msgs.msg import Image, JointState
         from trajectory_msgs.msg import JointTrajectory
 
-        from video2act.ros.diagnostics import DiagnosticsPublisher
         from video2act.ros.params import declare_params
         from video2act.ros.policy_worker import PolicyWorker, Samples
         from video2act.ros.sync import make_image_sync
@@ -100,13 +101,8 @@ class System1Node:
                               for a, t in enumerate(self.p.feedback_topics)]
         self.feature_subs = [node.create_subscription(Image, t, (lambda m, k=k: self._on_feature(k, m)), reliable)
                              for k, t in (("spatial", self.p.spatial_topic), ("motion", self.p.motion_topic))]
-        self._episode_key = None
-        if self.p.episode_topic:  # the simulator bridge's episodes: features of the last scene are not acted on
-            from std_msgs.msg import String
-
-            self.episode_sub = node.create_subscription(String, self.p.episode_topic, self._on_episode, qos.control())
-        self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
-        self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
+        self.subscribe_episodes(node, self.p.episode_topic)  # features of the last scene are not acted on
+        self.start_diagnostics(node, NODE_NAME, self.p.diagnostics_hz)
         self.worker.start()
         node.get_logger().info(f"System 1 at <= {self.p.rate_hz} Hz, params {self.p.as_dict()}")
 
@@ -135,13 +131,9 @@ class System1Node:
             self._stamp_msgs = {t_obs: head.header.stamp}
             self._cv.notify()
 
-    def _on_episode(self, msg) -> None:
+    def start_episode(self) -> None:
         """A new episode (step 0 of another task / seed): drop the features and observation of the last scene."""
-        key = new_episode(msg.data, self._episode_key)
-        if key is not None:
-            self._episode_key = key
-            with self._cv:
-                self.core.new_episode()
+        self.core.new_episode()
 
     def _on_feedback(self, arm: int, msg) -> None:
         try:
@@ -171,10 +163,6 @@ class System1Node:
             return None
         self.core.planned(time.monotonic())
         return obs, stamp_msg
-
-    def set_active(self, active: bool) -> None:
-        """Lifecycle activate / deactivate: an inactive node keeps its inputs fresh but publishes no chunk."""
-        self.worker.set_active(active)
 
     def _plan(self, work) -> None:
         obs, stamp_msg = work
@@ -231,21 +219,16 @@ class System1Node:
             **self.counts,
         }
 
-    def _publish_diagnostics(self) -> None:
-        from video2act.ros.diagnostics import OK, WARN
-
+    def health(self) -> tuple[bool, str]:
+        """OK while chunks are planned on fresh features."""
         acting = self._chunk_rate.count > 0 and self.core.features.get(self.now()) is not None
-        self.diag.publish(self.diagnostic_values(), level=OK if acting else WARN,
-                          message="planning" if acting else "not acting: inputs missing or stale")
-
-    def shutdown(self) -> None:
-        self.worker.shutdown()
+        return acting, "planning" if acting else "not acting: inputs missing or stale"
 
 
 def main(args=None) -> int:
     from video2act.ros.node_main import spin_lifecycle_node
 
-    return spin_lifecycle_node(NODE_NAME, lambda node: System1Node(node, load_config("robot.yaml")), args)
+    return spin_lifecycle_node(NODE_NAME, System1Node, args)
 
 
 if __name__ == "__main__":

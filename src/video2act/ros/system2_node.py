@@ -21,22 +21,12 @@ from collections import deque
 
 import numpy as np
 
-from video2act.config import load_config
-from video2act.ros.conversions import ImageFormatError, new_episode, float_image_msg, image_msg_to_rgb, rgb_to_image_msg, sec_to_stamp, stamp_to_sec
+from video2act.model.checkpoint import load_policy
+from video2act.ros.conversions import ImageFormatError, float_image_msg, image_msg_to_rgb, rgb_to_image_msg, sec_to_stamp, stamp_to_sec
+from video2act.ros.policy_worker import PolicyNode
+from video2act.runtime.robot import CAMERAS
 
 NODE_NAME = "system2_node"
-CAMERAS = ("head", "left", "right")
-
-
-def load_policy(checkpoint: str, preset: str, torch_threads: int):
-    """Video2ActPolicy from a checkpoint folder, else a preset with random weights (eval mode)."""
-    import torch
-
-    from video2act.model import Video2ActPolicy
-
-    torch.set_num_threads(max(1, int(torch_threads)))
-    policy = Video2ActPolicy.from_pretrained(checkpoint) if checkpoint else Video2ActPolicy.from_preset(preset)
-    return policy.eval()
 
 
 def check_checkpoint(checkpoint: str, p, windows=None) -> None:
@@ -62,15 +52,15 @@ def heatmap_rgb(heat: np.ndarray, width: int) -> np.ndarray:
     return cv2.applyColorMap(grey, cv2.COLORMAP_JET)[:, :, ::-1]  # BGR -> RGB
 
 
-class System2Node:
-    """rclpy adapter around the policy's System2Stream (see the module docstring)."""
+class System2Node(PolicyNode):
+    """rclpy adapter around the policy's System2Stream (see the module docstring). Inactive (lifecycle), it keeps
+    its windows filled but computes nothing."""
 
-    def __init__(self, node, robot_cfg: dict, policy=None):
+    def __init__(self, node, *, policy=None):
         from rcl_interfaces.msg import SetParametersResult
         from video2act.ros import qos
         from sensor_msgs.msg import Image
 
-        from video2act.ros.diagnostics import DiagnosticsPublisher
         from video2act.ros.params import declare_params
         from video2act.ros.policy_worker import PolicyWorker, Samples
         from video2act.runtime.rate_stats import RateStats
@@ -111,13 +101,8 @@ class System2Node:
         self.camera_sub = node.create_subscription(Image, topic, self._on_image, qos.sensor())
         # Windows start primed with their first frame in every slot (as training pads them), at start and at every
         # new episode (System2Core.feed): otherwise the motion window would span the previous episode for 1.6 s.
-        self._episode_key = None
-        if self.p.episode_topic:
-            from std_msgs.msg import String
-
-            self.episode_sub = node.create_subscription(String, self.p.episode_topic, self._on_episode, qos.control())
-        self.diag = DiagnosticsPublisher(node, name=NODE_NAME)
-        self.diag_timer = node.create_timer(1.0 / self.p.diagnostics_hz, self._publish_diagnostics)
+        self.subscribe_episodes(node, self.p.episode_topic)
+        self.start_diagnostics(node, NODE_NAME, self.p.diagnostics_hz)
         node.add_on_set_parameters_callback(self._on_set_parameters)
         self.worker.start()
         node.get_logger().info(f"System 2 on {topic} at <= {self.p.rate_hz} Hz, params {self.p.as_dict()}")
@@ -168,14 +153,10 @@ class System2Node:
             self.counts["frames_queued"] += 1
             self._cv.notify()
 
-    def _on_episode(self, msg) -> None:
+    def start_episode(self) -> None:
         """A new episode (step 0 of another task / seed) restarts the windows from its first frame."""
-        key = new_episode(msg.data, self._episode_key)
-        if key is not None:
-            self._episode_key = key
-            with self._cv:
-                self._pending.clear()
-                self._pending.append(None)  # marker: the worker starts new windows before the next frame
+        self._pending.clear()
+        self._pending.append(None)  # marker: the worker starts new windows before the next frame
 
     # -- worker: encode, compute, publish ---------------------------------------------------------
     def _take_frames(self) -> list | None:
@@ -197,10 +178,6 @@ class System2Node:
         features = self.stream.compute(self.p.instruction)
         self._latencies.add(time.perf_counter() - t0)
         self._publish(features)
-
-    def set_active(self, active: bool) -> None:
-        """Lifecycle activate / deactivate: an inactive node keeps its windows filled but computes nothing."""
-        self.worker.set_active(active)
 
     def _push(self, rgb: np.ndarray, stamp: float) -> None:
         """Into the windows through the core (runtime/system2_core.System2Core.feed): new windows are primed with
@@ -238,21 +215,16 @@ class System2Node:
             **merge_counts(self.counts, self.core.counts),
         }
 
-    def _publish_diagnostics(self) -> None:
-        from video2act.ros.diagnostics import OK, WARN
-
+    def health(self) -> tuple[bool, str]:
+        """OK once features were published and no call failed."""
         healthy = self.counts["features_published"] > 0 and self.counts["compute_errors"] == 0
-        self.diag.publish(self.diagnostic_values(), level=OK if healthy else WARN,
-                          message="publishing features" if healthy else "no features yet or errors")
-
-    def shutdown(self) -> None:
-        self.worker.shutdown()
+        return healthy, "publishing features" if healthy else "no features yet or errors"
 
 
 def main(args=None) -> int:
     from video2act.ros.node_main import spin_lifecycle_node
 
-    return spin_lifecycle_node(NODE_NAME, lambda node: System2Node(node, load_config("robot.yaml")), args)
+    return spin_lifecycle_node(NODE_NAME, System2Node, args)
 
 
 if __name__ == "__main__":

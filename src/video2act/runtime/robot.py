@@ -11,6 +11,10 @@ import numpy as np
 
 from video2act.config import load_config
 
+# The robot's cameras, in the order of robot.yaml topics.cameras and of every node's camera_topics parameter
+# (System 2 watches the first, the head camera).
+CAMERAS = ("head", "left", "right")
+
 
 class RobotConfigError(ValueError):
     """robot.yaml content that does not describe a valid robot."""
