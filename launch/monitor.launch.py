@@ -24,7 +24,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from video2act.config import config_path
-from video2act.launch.guard import critical, dds_profile, installed, require_if
+from video2act.launch.guard import critical, node_environment, installed, require_if
 
 
 def generate_launch_description():
@@ -43,7 +43,7 @@ def generate_launch_description():
     monitor = Node(package="video2act", executable="monitor_node", name="monitor_node", output="screen",
                    parameters=[sim_time, {"publish_tf": own_tf}])
     return LaunchDescription([
-        *dds_profile(),
+        *node_environment(),
         DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"],
                               description="true against the simulator (/clock)"),
         DeclareLaunchArgument("rviz", default_value="true", choices=["true", "false"],

@@ -31,7 +31,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 
 from video2act.config import config_path, load_config
 from video2act.node_params import declaration, defaults
-from video2act.launch.guard import critical, dds_profile, preset_choices, require_if, sink_for_drivers
+from video2act.launch.guard import critical, node_environment, preset_choices, require_if, sink_for_drivers
 
 SINK = declaration("trajectory_streamer")["sink"]  # config/params/trajectory_streamer.yaml
 DRIVERS = ["piper_sdk", "piper_ros", "none"]
@@ -66,7 +66,7 @@ def generate_launch_description():
                                      "gripper_exist": True, "gripper_val_mutiple": 1}])
                    for a in ARMS]
     return LaunchDescription([
-        *dds_profile(),
+        *node_environment(),
         DeclareLaunchArgument("checkpoint", default_value="", description="policy checkpoint folder (empty: preset with random weights)"),
         DeclareLaunchArgument("preset", default_value="small", choices=preset_choices(),
                               description="model preset without a checkpoint (config/presets)"),

@@ -24,7 +24,7 @@ from launch_ros.actions import Node
 
 from video2act.config import config_path, recorded_topics
 from video2act.node_params import defaults
-from video2act.launch.guard import critical, dds_profile, recorder_is, require_if
+from video2act.launch.guard import critical, node_environment, recorder_is, require_if
 
 
 def generate_launch_description():
@@ -37,7 +37,7 @@ def generate_launch_description():
                               cmd=[sys.executable, "-m", "video2act.cli", "record", "-o", arg("bag"),
                                    "--instruction", arg("instruction"), "--task", arg("task")])
     return LaunchDescription([
-        *dds_profile(),
+        *node_environment(),
         DeclareLaunchArgument("bag", default_value="teleop_bag", description="output bag directory (must not exist)"),
         DeclareLaunchArgument("cameras", default_value="internal", choices=["internal", "external"],
                               description="internal: start camera_node; external: camera drivers publish the robot.yaml topics"),

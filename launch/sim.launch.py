@@ -27,7 +27,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 
 from video2act.config import config_path
 from video2act.node_params import defaults
-from video2act.launch.guard import critical, dds_profile, preset_choices, require_if, sim_instruction, task_choices
+from video2act.launch.guard import critical, node_environment, preset_choices, require_if, sim_instruction, task_choices
 from video2act.sim.scene import SCENES
 
 
@@ -54,7 +54,7 @@ def generate_launch_description():
     streamer = Node(package="video2act", executable="trajectory_streamer", name="trajectory_streamer", output="screen",
                     parameters=[arg("streamer_params"), {"sink": "cobot_magic"}, sim_time])
     return LaunchDescription([
-        *dds_profile(),
+        *node_environment(),
         DeclareLaunchArgument("checkpoint", default_value="", description="policy checkpoint folder (empty: preset with random weights)"),
         DeclareLaunchArgument("preset", default_value="small", choices=preset_choices(),
                               description="model preset without a checkpoint (config/presets)"),

@@ -223,7 +223,7 @@ def check_closed_loop_checkpoint(checkpoint, task: str, instruction: str, rates:
 
 def step_closed_loop(args, out: Path) -> dict:
     from video2act.config import load_config
-    from video2act.launch.process_group import ProcessGroup, dds_environment, graph_specs
+    from video2act.launch.process_group import ProcessGroup, node_environment, graph_specs
     from video2act.runtime.robot import RobotDescription
 
     _banner(f"3/3 closed loop over ROS 2: twin bridge + System 2 + System 1 + streamer ('{args.task}')")
@@ -232,7 +232,7 @@ def step_closed_loop(args, out: Path) -> dict:
     env = {"ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(random.randint(100, 199))),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
            "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
-    os.environ.update(dds_environment({**os.environ, **env}))  # the probe: same domain, same DDS profile
+    os.environ.update(node_environment({**os.environ, **env}))  # the probe: same domain, same DDS profile
     from video2act.sim.env import CobotMagicEnv
 
     with CobotMagicEnv(render=False) as twin:  # the policy is told the task's instruction, as an operator would

@@ -32,9 +32,9 @@ MARKER = "VIDEO2ACT_LAUNCH_TEST"
 if not os.environ.get("ROS_DOMAIN_ID"):
     os.environ["ROS_DOMAIN_ID"] = str(random.randint(100, 199))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-from video2act.launch.process_group import dds_environment  # noqa: E402
+from video2act.launch.process_group import node_environment  # noqa: E402
 
-os.environ.update(dds_environment(dict(os.environ)))  # the probe uses the launched nodes' DDS transports
+os.environ.update(node_environment(dict(os.environ)))  # the probe uses the launched nodes' DDS transports
 
 sys.path.insert(0, str(ROOT / "test" / "ros"))
 from bag_streams import HZ, N, Publishers, wait_for  # noqa: E402
@@ -320,6 +320,22 @@ def test_monitor_without_rviz_relays_the_robot_state(launch):
     assert "/tf:" in run.output or "no /tf" in run.output  # the TF source chosen is said
     assert run.interrupt() == 0, run.output[-3000:]
     _exited_clean(run)
+
+
+def test_sigterm_to_ros2_launch_leaves_no_node_running(launch):
+    """Upstream launch orphans its processes on SIGTERM (launch_service.py `_on_sigterm`); the nodes see their
+    launcher gone and stop (ros/node_main.stop_with_parent, VIDEO2ACT_STOP_WITH_PARENT from the launch files)."""
+    run = launch("monitor.launch.py", "rviz:=false")
+    wait_for(lambda: "monitor_node" in run.output and "/tf" in run.output or run.proc.poll() is not None,
+             "monitor.launch.py to start monitor_node", timeout=90)
+    assert run.proc.poll() is None, run.output[-3000:]
+    run.proc.send_signal(signal.SIGTERM)
+    run.wait(40)  # launch exits without stopping its nodes
+    deadline = time.monotonic() + 30  # a bounded wait for the nodes to notice, not a timing assertion
+    while _marked_pids(run.token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = run.leftovers()
+    assert not left, "processes left running after SIGTERM to ros2 launch:\n" + "\n".join(left) + run.output[-3000:]
 
 
 def test_record_teleop_records_through_the_available_recorder(launch, workspace):

@@ -17,9 +17,9 @@ if not os.environ.get("ROS_DOMAIN_ID"):
     os.environ["ROS_DOMAIN_ID"] = str(random.randint(100, 199))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 # the probe uses the same DDS transports as the node processes (large shared-memory segment)
-from video2act.launch.process_group import dds_environment  # noqa: E402
+from video2act.launch.process_group import node_environment  # noqa: E402
 
-os.environ.update(dds_environment(dict(os.environ)))
+os.environ.update(node_environment(dict(os.environ)))
 
 
 @pytest.fixture(scope="module")

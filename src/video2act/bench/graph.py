@@ -146,11 +146,11 @@ def synchronous_baseline(preset: str, checkpoint: str | None, instruction: str, 
 def run_graph_benchmark(args: argparse.Namespace, overrides: dict) -> dict:
     """Start the graph, measure the two phases, stop it, run the synchronous baseline."""
     from video2act.config import load_config
-    from video2act.launch.process_group import ProcessGroup, dds_environment, graph_specs
+    from video2act.launch.process_group import ProcessGroup, node_environment, graph_specs
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(100, 199)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    os.environ.update(dds_environment(dict(os.environ)))
+    os.environ.update(node_environment(dict(os.environ)))
     cfg = load_config("robot.yaml")
     probe = _Probe(cfg["topics"])
     specs = graph_specs("graph", overrides)

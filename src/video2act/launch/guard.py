@@ -10,7 +10,7 @@
     installed(tool)          whether a tool is installed (ament index + executable), for fallbacks chosen
                              when the description is generated (robot_state_publisher -> monitor_node's TF,
                              rosbag2 -> `video2act record`)
-    preset_choices(), task_choices(), dds_profile()
+    preset_choices(), task_choices(), node_environment()
 
 `launch` turns an exception raised while it runs into a shutdown of every process and return code 1: both
 guards raise LaunchRefused, placed so that nothing has started yet (require_if is listed before the nodes)
@@ -133,15 +133,18 @@ def task_choices() -> list[str]:
     return sorted(load_config("sim.yaml")["tasks"])
 
 
-def dds_profile() -> list:
-    """SetEnvironmentVariable of the Fast DDS profile (config/fastdds_shm.xml: large shared-memory
-    segments so 640x480 images cross processes intact), unless one is already chosen."""
+def node_environment() -> list:
+    """SetEnvironmentVariable actions for the launched nodes (process_group.node_environment): the Fast DDS
+    profile (config/fastdds_shm.xml: large shared-memory segments so 640x480 images cross processes intact)
+    unless one is already chosen, and VIDEO2ACT_STOP_WITH_PARENT (a SIGTERM to `ros2 launch` leaves no node
+    running: each stops when it sees its launcher gone)."""
     from launch.actions import SetEnvironmentVariable
 
-    from video2act.launch.process_group import dds_environment
+    from video2act.launch.process_group import node_environment as env_for_nodes
 
-    profile = dds_environment(dict(os.environ)).get("FASTRTPS_DEFAULT_PROFILES_FILE")
-    return [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", profile)] if profile else []
+    env = env_for_nodes(dict(os.environ))
+    names = [n for n in ("FASTRTPS_DEFAULT_PROFILES_FILE", "VIDEO2ACT_STOP_WITH_PARENT") if n in env]
+    return [SetEnvironmentVariable(n, env[n]) for n in names]
 
 
 def recorder_is(name: str, only_fallback: bool = False):

@@ -21,16 +21,23 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from video2act.config import config_dir
+from video2act.ros.node_main import STOP_WITH_PARENT  # the node side: ros/node_main.stop_with_parent
 
 DDS_PROFILE = "fastdds_shm.xml"  # large shared-memory segment for camera images (see the file)
 
 
-def dds_environment(env: dict[str, str]) -> dict[str, str]:
-    """env plus FASTRTPS_DEFAULT_PROFILES_FILE = config/fastdds_shm.xml unless a profile is already chosen."""
+
+
+def node_environment(env: dict[str, str]) -> dict[str, str]:
+    """The environment of the node processes this project starts (launch files, ProcessGroup): env plus
+    FASTRTPS_DEFAULT_PROFILES_FILE = config/fastdds_shm.xml unless a profile is already chosen, and
+    VIDEO2ACT_STOP_WITH_PARENT=1: a node whose launcher is gone stops (`ros2 launch` orphans its nodes on SIGTERM,
+    launch_service.py "using SIGTERM can result in orphaned processes"; a killed test or demo would too)."""
+    out = {**env, STOP_WITH_PARENT: env.get(STOP_WITH_PARENT, "1")}
     profile = config_dir() / DDS_PROFILE
     if "FASTRTPS_DEFAULT_PROFILES_FILE" not in env and profile.is_file():
-        return {**env, "FASTRTPS_DEFAULT_PROFILES_FILE": str(profile)}
-    return dict(env)
+        out["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(profile)
+    return out
 
 
 def format_param(value: Any) -> str:
@@ -69,7 +76,7 @@ class ProcessGroup:
     """A set of named node processes with prefixed output; a context manager that stops them all."""
 
     def __init__(self, env: dict[str, str] | None = None, echo: TextIO | None = sys.stdout, keep_lines: int = 4000):
-        self.env = {**dds_environment({**os.environ, **(env or {})}), "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0"}
+        self.env = {**node_environment({**os.environ, **(env or {})}), "PYTHONUNBUFFERED": "1", "RCUTILS_COLORIZED_OUTPUT": "0"}
         self.echo = echo
         self.specs: dict[str, NodeSpec] = {}
         self.procs: dict[str, subprocess.Popen] = {}

@@ -1,7 +1,39 @@
 """The shared `main()` of the policy and streamer nodes: one place for start-up and clean exit codes."""
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 from typing import Any, Callable
+
+STOP_WITH_PARENT = "VIDEO2ACT_STOP_WITH_PARENT"  # set by launch/process_group.node_environment for our launches
+
+
+def stop_with_parent(poll_s: float = 0.5) -> threading.Thread | None:
+    """With VIDEO2ACT_STOP_WITH_PARENT=1 (set for the nodes this project launches: launch files, ProcessGroup),
+    a thread sends this process SIGTERM when its parent is gone (it was re-parented): rclpy's handler then shuts
+    the node down as on Ctrl-C (the streamer holds, a driver disables as configured). `ros2 launch` killed by
+    SIGTERM or SIGKILL leaves its children running otherwise. Not set (e.g. a node started by hand under
+    nohup), a node outlives its shell as before. A thread polling getppid(), not prctl(PR_SET_PDEATHSIG),
+    which fires when the *thread* that forked exits, not the process."""
+    if os.environ.get(STOP_WITH_PARENT) != "1":
+        return None
+    parent = os.getppid()
+
+    def watch():
+        while parent != 1 and os.getppid() == parent:  # 1: the launcher died before this node got here
+            threading.Event().wait(poll_s)
+        try:  # the launcher held our stdout / stderr: writing may fail now (EPIPE), stopping must not
+            print(f"[{os.getpid()}] the process that started this node ({parent}) is gone: stopping",
+                  file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="stop_with_parent", daemon=True)
+    thread.start()
+    return thread
 
 
 def spin_node(node_name: str, make_adapter: Callable[[Any], Any], args=None, refused: tuple = (ValueError,),
@@ -17,6 +49,7 @@ def spin_node(node_name: str, make_adapter: Callable[[Any], Any], args=None, ref
     from rclpy.executors import ExternalShutdownException
 
     rclpy.init(args=args)
+    stop_with_parent()
     node = rclpy.create_node(node_name)
     adapter = None
     try:
@@ -124,6 +157,7 @@ def spin_lifecycle_node(node_name: str, make_adapter: Callable[[Any], Any], args
     from rclpy.lifecycle import TransitionCallbackReturn
 
     rclpy.init(args=args)
+    stop_with_parent()
     node = make_lifecycle_node(node_name, make_adapter)
     try:
         autostart = node.declare_parameter("autostart", True).value
