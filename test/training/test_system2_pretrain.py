@@ -233,6 +233,10 @@ def test_init_from_fine_tunes_a_trained_policy_onto_the_pretrained_system2(pretr
     first = train(root / "ds", "tiny", steps=2, batch_size=2, out=tmp_path / "a", threads=1, progress=False,
                   val_fraction=0.0)
     start = load_file(str(Path(first["checkpoint"]) / "model.safetensors"))
+    norm_file = Path(first["checkpoint"]) / "normalization.json"
+    trained_with = {k: [v + 0.05 for v in vals] if k.endswith("mean") else vals
+                    for k, vals in json.loads(norm_file.read_text()).items()}  # as if trained on other data
+    norm_file.write_text(json.dumps(trained_with))
     r = train(root / "ds", str(root / "s2" / "policy_preset.yaml"), steps=1, batch_size=2, out=tmp_path / "b",
               threads=1, progress=False, val_fraction=0.0, lr=1e-12, ema_decay=0.0, init_from=first["checkpoint"])
     tuned = load_file(str(Path(r["checkpoint"]) / "model.safetensors"))
@@ -242,6 +246,9 @@ def test_init_from_fine_tunes_a_trained_policy_onto_the_pretrained_system2(pretr
         torch.testing.assert_close(tuned[k], start[k])
     torch.testing.assert_close(tuned["system2.vae.encoder.conv_in.conv.weight"], vae["encoder.conv_in.conv.weight"])
     assert json.loads((Path(r["checkpoint"]) / "dataset.json").read_text())["init_from"] == str(first["checkpoint"])
+    tuned_norm = json.loads((Path(r["checkpoint"]) / "normalization.json").read_text())
+    for k, vals in trained_with.items():  # the statistics the weights were trained to, not the new data's
+        np.testing.assert_allclose(tuned_norm[k], vals, rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="does not match preset"):
         train(root / "ds", "small", steps=1, batch_size=2, out=tmp_path / "c", threads=1, progress=False,
               val_fraction=0.0, init_from=first["checkpoint"])

@@ -220,7 +220,10 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
     observation in training, in steps (default: one System 2 period at the 1:8 ratio, config/eval.yaml).
     init_from: a checkpoint whose weights start the run, except System 2's (`system2.*`: the preset's own, e.g.
     a pretrained one): fine-tunes a trained policy onto another System 2, or onto more cameras
-    (`_widen_context_types`).
+    (`_widen_context_types`). Its normalisation (normalization.json) is kept, not recomputed from the new data:
+    the weights were trained to those statistics. Fine-tuning the shipped policy on clean + randomised scenes with
+    new statistics (means moved up to 0.057 rad) took clean success on the bottles from 96 % to 72 % within 1000
+    steps (README "Label-free").
     """
     import torch
     from accelerate import Accelerator
@@ -241,12 +244,12 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
     missing = [c for c in policy.config.cameras if c not in data.cameras]
     if missing:
         raise ValueError(f"preset '{preset}' needs cameras {missing} the dataset does not have ({data.cameras})")
-    policy.set_normalization(**data.normalization)
     if init_from is not None:
         from safetensors.torch import load_file
 
-        from video2act.model.modeling_video2act import WEIGHTS_NAME
+        from video2act.model.modeling_video2act import NORMALIZATION_NAME, WEIGHTS_NAME
 
+        policy.set_normalization(**json.loads((Path(init_from) / NORMALIZATION_NAME).read_text()))
         weights = {k: v for k, v in load_file(str(Path(init_from) / WEIGHTS_NAME)).items() if not k.startswith("system2.")}
         weights["context_type"] = _widen_context_types(weights["context_type"], _checkpoint_cameras(init_from),
                                                        policy.context_type.detach(), policy.config.cameras)
@@ -260,6 +263,8 @@ def train(dataset_dir, preset: str, steps: int, batch_size: int, out, lr: float 
         if result.unexpected_keys or missing_s1:
             raise ValueError(f"{init_from} does not match preset '{preset}' outside System 2: unexpected "
                              f"{result.unexpected_keys[:3]}, missing {missing_s1[:3]}")
+    else:
+        policy.set_normalization(**data.normalization)
     if max_feature_lag is None:
         from video2act.training.evaluate import EvalSchedule
 
