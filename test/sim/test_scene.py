@@ -1,5 +1,7 @@
 """Scenes of the twin (video2act.sim.scene): clean unchanged, randomized seeded and within its bounds."""
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +14,12 @@ from video2act.sim.tasks import TASKS
 
 SIM = load_config("sim.yaml")
 CFG = SIM["scene_randomization"]
-# Seed 7, 48x64, the first 10 expert steps, recorded with the code before scenes existed (commit 359dbf1):
-# sha256 of qpos + state per step (exact: the same MuJoCo gives the same bits), mean pixel of the head / left /
-# right images after the 10th step (a different EGL renderer may move them by a fraction of a level).
-CLEAN_GOLDEN = {
-    "handover_block": ("fc958201a0109d3a", [132.08, 107.43, 54.96]),
-    "place_container_plate": ("d643f318a62fbc25", [132.55, 54.73, 97.96]),
-    "place_empty_cup": ("5a7ade5702b11b45", [131.52, 54.73, 98.07]),
-    "pick_dual_bottles": ("9d4bc36a214c6eb0", [130.36, 92.0, 91.29]),
-}
+# Seed 7, 48x64, the first 10 expert steps (clean_golden.json): qpos after the 10th step and the mean pixel of the
+# head / left / right images (image means recorded with the code before scenes existed, commit 359dbf1). Within
+# one machine clean and default scenes must agree bit for bit; across machines MuJoCo's SIMD paths differ in the
+# last bits (an AMD EPYC with AVX-512 gave other sha256 digests for all four tasks than the CI machine that had
+# recorded them), so the golden states compare to 1e-4 rad / m and the images to half a grey level.
+CLEAN_GOLDEN = json.loads((Path(__file__).with_name("clean_golden.json")).read_text())
 
 
 def _rollout(env, task, seed=7, steps=10):
@@ -53,12 +52,13 @@ def fast_rand():
 
 def test_clean_scene_is_the_twin_of_before_bit_for_bit():
     with CobotMagicEnv(image_size=(48, 64)) as default, CobotMagicEnv(image_size=(48, 64), scene="clean") as clean:
-        for task, (state_hash, means) in CLEAN_GOLDEN.items():
+        for task, golden in CLEAN_GOLDEN.items():
             h0, m0, s0, i0 = _rollout(default, task)
             h1, m1, s1, i1 = _rollout(clean, task)
-            assert h1 == h0 == state_hash, f"{task}: clean-scene physics changed (the shipped policy is measured on it)"
-            assert np.array_equal(s0, s1) and np.array_equal(i0, i1)
-            assert np.allclose(m1, means, atol=0.5), (task, m1, means)
+            assert h1 == h0 and np.array_equal(s0, s1) and np.array_equal(i0, i1), f"{task}: clean != default scene"
+            np.testing.assert_allclose(s1[-1], golden["qpos_after_10_steps"], atol=1e-4, rtol=0,
+                                       err_msg=f"{task}: clean-scene physics changed (the shipped policy is measured on it)")
+            assert np.allclose(m1, golden["image_means"], atol=0.5), (task, m1, golden["image_means"])
         assert clean._scene is None and clean.model.nbody == default.model.nbody
 
 
