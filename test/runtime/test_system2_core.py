@@ -47,6 +47,17 @@ def test_frame_driven_calls_average_the_configured_rate():
     assert min(b - a for a, b in zip(calls, calls[1:])) >= 0.1 - 1e-9  # never faster than the frames
 
 
+def test_only_lateness_under_one_frame_is_made_up():
+    """At 1 Hz a call 0.3 s late (skipped frames) restarts the schedule: the next is a full period later, so the
+    rate is never exceeded by more than one frame's worth (the graph test slows System 2 to 1 Hz)."""
+    core = System2Core(frame_hz=10.0, rate_hz=1.0)
+    core.computed(0.0)
+    core.computed(1.05)  # 0.05 s late: kept in phase
+    assert core.due(2.0) and not core.due(1.99)
+    core.computed(2.3)  # 0.3 s late: afresh
+    assert not core.due(3.29) and core.due(3.3)
+
+
 def test_a_late_call_starts_the_schedule_afresh_instead_of_bursting():
     core = System2Core(frame_hz=10.0, rate_hz=5.0)
     core.computed(0.0)

@@ -11,8 +11,10 @@ worker `due(now)` / `computed(now)`; every time is passed in (tests use a fake c
 - Compute rate: `rate_hz` calls a second on average, each on the newest frames. The schedule keeps its phase
   (the next call is due one period after the last one was due, not after it ran) so calls that can only start
   when a frame arrives (the node's worker wakes on frames at `frame_hz`) still average `rate_hz`: at 10 Hz frames
-  and 6 Hz, calls land on frames 0, 2, 4, 5, 7, 9, 10 ... instead of every second frame (5 Hz). A call later than
-  one period (a slow machine) starts the schedule afresh from then, so there is never a burst to catch up.
+  and 6 Hz, calls land on frames 0, 2, 4, 5, 7, 9, 10 ... instead of every second frame (5 Hz). Only lateness of
+  less than one frame spacing is made up, so two calls are never closer than one period minus one frame spacing
+  (0.9 s at 1 Hz); a call later than that (a slow machine, a skipped frame) starts the schedule afresh from then,
+  so there is never a burst to catch up.
 - Windows (`feed(stream, rgb, stamp)`, a model.system2_stream.System2Stream or anything with its prime / push /
   reset / ready): new windows (at start, after `new_episode()`, after a restart, or when the stream refuses a
   frame older than its newest) are primed with their first frame in every slot, as training pads an episode's
@@ -81,7 +83,7 @@ class System2Core:
     def computed(self, now: float) -> None:
         now = float(now)
         late = now - self._next_compute
-        base = now if self._rephase or not 0.0 <= late < self.period else self._next_compute
+        base = now if self._rephase or not 0.0 <= late < min(self.period, self.spacing) else self._next_compute
         self._next_compute = base + self.period
         self._rephase = False
 
