@@ -16,7 +16,7 @@ import time
 
 from video2act.model.cli import PRESET_CHOICES
 
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+DTYPES = ("float32", "bfloat16", "float16")  # torch dtype names
 
 
 def register(bench_subparsers) -> None:
@@ -28,7 +28,7 @@ def register(bench_subparsers) -> None:
     bench.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default: 3)")
     bench.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default: 2)")
     bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
-    bench.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+    bench.add_argument("--dtype", choices=DTYPES, default="float32",
                        help="autocast dtype of the calls (default: float32, no autocast)")
     bench.add_argument("--compile", action="store_true",
                        help="torch.compile System 2's VDM transformer / VAE and System 1's DiT (first calls compile)")
@@ -52,7 +52,7 @@ def latency_table(preset: str = "small", iters: int = 30, warmup: int = 3, threa
 
     torch.set_num_threads(threads)
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {device}: torch sees no CUDA device (torch {torch.__version__})")
@@ -61,7 +61,7 @@ def latency_table(preset: str = "small", iters: int = 30, warmup: int = 3, threa
     if compile:
         for owner, name in ((policy.system2, "transformer"), (policy.system2.vae, "encoder"), (policy, "dit")):
             setattr(owner, name, torch.compile(getattr(owner, name)))
-    cast = (torch.autocast(dev.type, dtype=getattr(torch, DTYPES[dtype])) if dtype != "float32"
+    cast = (torch.autocast(dev.type, dtype=getattr(torch, dtype)) if dtype != "float32"
             else contextlib.nullcontext())
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     cams = load_config("robot.yaml")["cameras"]

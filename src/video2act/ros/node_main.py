@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 STOP_WITH_PARENT = "VIDEO2ACT_STOP_WITH_PARENT"  # set by launch/process_group.node_environment for our launches
@@ -23,7 +24,7 @@ def stop_with_parent(poll_s: float = 0.5) -> threading.Thread | None:
 
     def watch():
         while parent != 1 and os.getppid() == parent:  # 1: the launcher died before this node got here
-            threading.Event().wait(poll_s)
+            time.sleep(poll_s)
         try:  # the launcher held our stdout / stderr: writing may fail now (EPIPE), stopping must not
             print(f"[{os.getpid()}] the process that started this node ({parent}) is gone: stopping",
                   file=sys.stderr, flush=True)
