@@ -37,6 +37,21 @@ def test_guidance_continues_the_executing_chunk_for_the_measured_delay():
     assert core()[0].guidance(0.0, state) is None  # guidance none
 
 
+def test_guidance_holds_where_the_streamer_does_with_its_own_chunk_timeout():
+    """The prefix must follow the streamer's chunk_timeout, not robot.yaml's: with the streamer at 1.0 s and
+    guidance at 0.5 s, a 0.4 s System 1's prefix held step 15 while the streamer still ran steps 12..23, and every
+    switch jumped back (bench blend rtc 0.4 s: 1 / 30 successes)."""
+    state = RobotDescription.from_config().home.copy()
+    chunk = state + np.arange(64)[:, None] * 0.01
+    for timeout, expected in ((None, [12, 13, 14] + [15] * 9), (1.0, list(range(12, 24)))):
+        s1, _ = core(guidance="rtc", control_hz=30.0, guidance_delay=0.4, guidance_soft_steps=0, chunk_timeout=timeout)
+        s1.accept_chunk(chunk, t_obs=0.0)
+        g = s1.guidance(0.4, state)
+        assert g.steps == 12 and np.allclose(g.prefix, chunk[expected])
+    with pytest.raises(ValueError, match="chunk_timeout"):
+        core(chunk_timeout=0.0)
+
+
 def test_prefix_steps_travel_in_the_frame_id():
     assert prefix_steps_of(chunk_frame_id(6)) == 6
     assert chunk_frame_id(0) == "" and prefix_steps_of("") == 0 and prefix_steps_of("camera_f") == 0

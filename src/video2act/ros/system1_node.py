@@ -78,7 +78,7 @@ class System1Node(PolicyNode):
         self.core = System1Core(self.robot, shapes, self.p.max_image_age, self.p.max_feature_age, self.p.state_tolerance,
                                 self.p.rate_hz, SlowFeatures, check_images=check_images, guidance=self.p.guidance,
                                 control_hz=self.p.control_hz, guidance_delay=self.p.guidance_delay,
-                                guidance_soft_steps=self.p.guidance_soft_steps)
+                                guidance_soft_steps=self.p.guidance_soft_steps, chunk_timeout=self.p.chunk_timeout)
         self.counts = self.core.counts
         self._stamp_msgs: dict[float, object] = {}  # observation stamp (s) -> its builtin_interfaces stamp
         # lifecycle: plans are published only while the worker is active

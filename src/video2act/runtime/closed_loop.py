@@ -111,7 +111,7 @@ def make_cores(cfg: LoopConfig, feature_shapes: dict, make_features, robot=None)
                      cfg.system1_hz, make_features, guidance="rtc" if cfg.blend == "rtc" else "none",
                      control_hz=cfg.control_hz,
                      guidance_delay=cfg.system1_latency if cfg.system1_latency is not None else 1.0 / cfg.system1_hz,
-                     guidance_soft_steps=cfg.guidance_soft_steps)
+                     guidance_soft_steps=cfg.guidance_soft_steps, chunk_timeout=cfg.chunk_timeout)
     st = StreamerCore(robot, cfg.control_hz, 1.0 / cfg.control_hz, blend=cfg.blend, ensemble_k=cfg.ensemble_k,
                       blend_window=cfg.blend_window, chunk_timeout=cfg.chunk_timeout,
                       feedback_timeout=cfg.feedback_timeout)

@@ -19,8 +19,10 @@ steps are that chunk's steps from t_obs on (weight 1: the sampler makes them equ
 `guidance_soft_steps` follow it with weights falling linearly to 0 (RTC's soft mask), so the new plan joins the
 executing one instead of jumping at the switch. With no chunk executing (activation, a new episode, a hold after
 refusals) the streamer holds the measured pose, so the prefix is that pose: the first plan starts where the arm is.
-Where the executing chunk will have gone stale (older than the streamer's chunk_timeout, robot.yaml safety) before
-this one arrives, the streamer holds its last step: the prefix holds it too.
+Where the executing chunk will have gone stale (older than the streamer's chunk_timeout: `chunk_timeout`, default
+robot.yaml safety) before this one arrives, the streamer holds its last step: the prefix holds it too. The timeout
+must be the streamer's own: a shorter one makes the prefix hold while the streamer still moves on, and the switch
+jumps back.
 The chunk message carries d (header.frame_id "prefix_steps=<d>", see `chunk_frame_id`), so the streamer knows the
 switch at its arrival is a splice.
 """
@@ -114,12 +116,14 @@ class System1Core:
             (None: every size is taken).
         guidance: "none" or "rtc" (real-time chunking, see the module docstring); control_hz: the chunks' step
             rate; guidance_delay: the observation-to-arrival delay (s) assumed until one is measured;
-            guidance_soft_steps: steps after the hard prefix whose guidance weight falls to 0.
+            guidance_soft_steps: steps after the hard prefix whose guidance weight falls to 0; chunk_timeout: the
+            streamer's (s; None = robot.chunk_timeout, robot.yaml safety).
     """
 
     def __init__(self, robot, feature_shapes: dict, max_image_age: float, max_feature_age: float,
                  state_tolerance: float, rate_hz: float, make_features, check_images=None, guidance: str = "none",
-                 control_hz: float = 30.0, guidance_delay: float = 0.1, guidance_soft_steps: int = 8):
+                 control_hz: float = 30.0, guidance_delay: float = 0.1, guidance_soft_steps: int = 8,
+                 chunk_timeout: float | None = None):
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be positive, got {rate_hz}")
         self.robot = robot
@@ -138,6 +142,9 @@ class System1Core:
             raise ValueError(f"guidance must be one of {list(GUIDANCE_MODES)}. Got {guidance!r}")
         if not (control_hz > 0 and guidance_delay >= 0 and guidance_soft_steps >= 0):
             raise ValueError("control_hz must be positive, guidance_delay and guidance_soft_steps >= 0")
+        self.chunk_timeout = getattr(robot, "chunk_timeout", None) if chunk_timeout is None else float(chunk_timeout)
+        if self.chunk_timeout is not None and not self.chunk_timeout > 0:
+            raise ValueError(f"chunk_timeout must be positive, got {chunk_timeout!r}")
         self.guidance_mode, self.control_hz = guidance, float(control_hz)
         self.guidance_soft_steps = int(guidance_soft_steps)
         self._delays: deque[float] = deque([float(guidance_delay)], maxlen=10)
@@ -257,7 +264,7 @@ class System1Core:
         if self._executing is not None:
             t0, actions = self._executing
             k0 = int(round((float(t_obs) - t0) / dt))
-            timeout = getattr(self.robot, "chunk_timeout", None)
+            timeout = self.chunk_timeout
             last = len(actions) - 1 if timeout is None else min(len(actions) - 1, int(math.floor(timeout / dt + 1e-9)))
             if 0 <= k0 <= last:  # it still runs at t_obs: continue it
                 # held (stale) before this plan arrives: its last streamed step, held on; else its steps (the soft
