@@ -249,6 +249,7 @@ def test_system1_worker_plans_from_an_observation_and_counts_a_failing_act(ros_n
         robot, c = adapter.robot, tiny_policy.config.system2
 
         def observe():
+            time.sleep(adapter.core.period)  # stamps a planning period apart (System1Core plans on stamps)
             now = adapter.now()
             for arm, q in enumerate(robot.split(robot.home)):
                 adapter.core.on_feedback(arm, now, q)

@@ -66,11 +66,53 @@ def test_stale_inputs_are_refused_and_counted(now, feature_stamp, feedback_stamp
     assert core.inputs(({}, now), now) is not None
 
 
-def test_planning_rate_on_the_clock_passed_in():
+def planned_stamps(core, stamps, busy_until=None):
+    """Feed observations stamped `stamps` (each arriving at its stamp); a worker free at busy_until[k] takes the
+    newest due one. Returns the stamps planned from."""
+    planned, free = [], -1.0
+    for k, t in enumerate(stamps):
+        core.on_observation({"head": k}, t)
+        if t >= free and core.ready():
+            obs = core.take()
+            planned.append(obs[1])
+            free = t + (busy_until(obs[1]) if busy_until else 0.0)
+    return planned
+
+
+def test_planning_rate_counts_on_stamps_and_a_late_plan_does_not_delay_the_next_frames():
     core = make_core(rate_hz=4.0)
-    assert core.wait_s(10.0) == 0.0
-    core.planned(10.0)
-    assert core.wait_s(10.1) == pytest.approx(0.15) and core.wait_s(10.25) == 0.0
+    core.on_observation({"head": 0}, 10.0)
+    assert core.ready() and core.take()[1] == 10.0
+    core.on_observation({"head": 1}, 10.1)  # not due (4 Hz): waits in the slot for a newer one
+    assert not core.ready() and core.take() is None and core.has_observation()
+    core.on_observation({"head": 2}, 10.25)
+    assert core.take()[1] == 10.25
+    # 10 Hz frames, 10 Hz plans, one call busy for 0.13 s: the frame after it is planned 0.03 s late, every later
+    # frame as it arrives (the schedule keeps its phase; counted from when a call ran, each would wait 0.03 s)
+    core = make_core(rate_hz=10.0)
+    stamps = [round(0.1 * k, 6) for k in range(20)]
+    planned = planned_stamps(core, stamps, busy_until=lambda t: 0.13 if t == 0.5 else 0.05)
+    assert planned == [s for s in stamps if s != 0.6]  # 0.6 arrived while busy; 0.7 planned on arrival
+    # frames jittered +-20 ms around 10 Hz are all planned
+    jitter = [0.1 * k + (0.02 if k % 2 else -0.02) for k in range(20)]
+    assert planned_stamps(make_core(rate_hz=10.0), jitter) == jitter
+
+
+def test_planning_rate_averages_rate_hz_on_faster_cameras():
+    for camera_hz, plans in ((30.0, 30), (15.0, 30), (10.0, 30)):
+        stamps = [k / camera_hz for k in range(int(3 * camera_hz))]  # 3 s
+        planned = planned_stamps(make_core(rate_hz=10.0), stamps)
+        assert len(planned) == plans, (camera_hz, len(planned))
+        # never closer than a period less the lateness made up (half) and the tolerance (a quarter)
+        assert min(np.diff(planned)) >= 0.1 * (1 - 0.5 - 0.25) - 1e-9
+
+
+def test_stamps_going_backwards_restart_the_planning_schedule():
+    core = make_core(rate_hz=10.0)
+    assert planned_stamps(core, [100.0, 100.1]) == [100.0, 100.1]
+    assert planned_stamps(core, [0.0, 0.05, 0.1]) == [0.0, 0.1]  # a simulator reset: planned at once, then 10 Hz
+    core.new_episode()
+    assert planned_stamps(core, [0.02]) == [0.02]
 
 
 def test_bad_messages_are_counted_and_change_nothing():

@@ -82,7 +82,7 @@ class System1Node(PolicyNode):
         self.counts = self.core.counts
         self._stamp_msgs: dict[float, object] = {}  # observation stamp (s) -> its builtin_interfaces stamp
         # lifecycle: plans are published only while the worker is active
-        self.worker = PolicyWorker(node, "system1_worker", "System 1 step", has_work=self.core.has_observation,
+        self.worker = PolicyWorker(node, "system1_worker", "System 1 step", has_work=self.core.ready,
                                    take=self._take_observation, step=self._plan, counts=self.counts,
                                    error_key="act_errors", start=False)
         self._cv = self.worker.cv
@@ -152,17 +152,12 @@ class System1Node(PolicyNode):
 
     # -- worker: plan -----------------------------------------------------------------------------
     def _take_observation(self):
-        """(observation, its stamp message) once the planning rate allows (at most rate_hz; the newest
-        observation is taken after the wait), or None."""
-        if self.worker.sleep(self.core.wait_s(time.monotonic())):
-            return None  # shut down while waiting
+        """(observation, its stamp message) when the planning rate allows (System1Core.take: at most rate_hz on
+        the observations' stamps), or None."""
         with self._cv:
             obs = self.core.take()
             stamp_msg = self._stamp_msgs.get(obs[1]) if obs is not None else None
-        if obs is None:
-            return None
-        self.core.planned(time.monotonic())
-        return obs, stamp_msg
+        return None if obs is None else (obs, stamp_msg)
 
     def _plan(self, work) -> None:
         obs, stamp_msg = work

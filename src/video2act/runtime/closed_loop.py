@@ -203,9 +203,8 @@ def run_episode(env, task: str, seed: int, stream, act, cfg: LoopConfig, feature
             if record:
                 log.events.append((t, "system2", f.stamp))
         # 4. System 1
-        if t >= s1_free - 1e-9 and s1.wait_s(t) <= 1e-9 and s1.has_observation():
+        if t >= s1_free - 1e-9 and s1.ready():
             observation = s1.take()
-            s1.planned(t)
             if cfg.synchronous and stream.ready():
                 f = stream.compute(instruction)
                 log.system2_calls += 1

@@ -3,9 +3,20 @@
 The rclpy node (video2act.ros.system1_node) converts messages and calls:
 `on_observation(images, t_obs)` for each synchronised camera set (newest wins: one slot),
 `on_feedback(arm, stamp, positions)`, `on_feature(kind, stamp, tokens)` (spatial + motion paired by stamp),
-then from its worker `take()`, `wait_s(now)` / `planned(now)` (planning rate, on the clock passed in) and
+then from its worker `ready()` / `take()` (the planning rate, on the observations' stamps) and
 `inputs(obs, now)`, which returns what policy.act needs or None with the reason counted, and
 `accept_chunk(chunk, ...)` for the policy's output. Every time is passed in: tests drive it with a fake clock.
+
+Planning rate (`rate_hz`), counted on the observations' capture stamps, not on the worker's clock: an observation
+is taken as soon as it arrives (and the worker is free) when its stamp is due, i.e. at least one period after the
+last plan was due, less `STAMP_TOLERANCE` of a period for capture jitter; one that is not due waits in the slot
+for a newer one. The schedule keeps its phase (the next plan is due one period after the last was due) and makes
+up lateness under half a period, so 15 Hz frames still give 10 plans a second; a later plan (the worker was busy)
+starts it afresh from that stamp. With a 10 Hz camera every frame is planned the moment it arrives. Counting on
+the worker's clock instead (next plan one period after the last *ran*) kept any delay once it happened: frames at
+the same rate as the plans then waited up to a period each, for the rest of the run (camera-to-command p95 90-120
+ms in `bench graph`, varying with the phase). Stamps that go backwards (a simulator reset, a replayed bag) restart
+the schedule, so a clock jump never stops System 1.
 
 Gates (all measured from stamps, i.e. capture time): images older than max_image_age, features missing or
 older than max_feature_age, no arm feedback within state_tolerance of the image stamp -> no plan. Before that,
@@ -41,6 +52,7 @@ from video2act.runtime.feature_cache import FeatureCache
 
 
 GUIDANCE_MODES = ("none", "rtc")
+STAMP_TOLERANCE = 0.25  # of a period: a stamp this much early is still due (capture jitter, not a faster camera)
 
 
 def chunk_frame_id(prefix_steps: int) -> str:
@@ -137,7 +149,8 @@ class System1Core:
         self._partial: dict[float, dict[str, np.ndarray]] = {}
         self._slot = None
         self._lock = threading.Lock()
-        self._next_plan = -math.inf
+        self._next_plan = -math.inf  # stamp the next plan is due at
+        self._last_planned = -math.inf  # stamp of the last observation planned from
         if guidance not in GUIDANCE_MODES:
             raise ValueError(f"guidance must be one of {list(GUIDANCE_MODES)}. Got {guidance!r}")
         if not (control_hz > 0 and guidance_delay >= 0 and guidance_soft_steps >= 0):
@@ -208,23 +221,36 @@ class System1Core:
         self._executing = None
         with self._lock:
             self._slot = None
+            self._next_plan = self._last_planned = -math.inf
 
     # -- planning ---------------------------------------------------------------------------------
     def take(self):
-        """The newest (images, t_obs) not yet planned from, or None; empties the slot."""
+        """The newest (images, t_obs) not yet planned from if its stamp is due (the planning rate, see the module
+        docstring), else None; taking it empties the slot and schedules the next plan."""
         with self._lock:
+            if self._slot is None or not self._due(self._slot[1]):
+                return None
             obs, self._slot = self._slot, None
+            self._schedule(obs[1])
         return obs
 
+    def ready(self) -> bool:
+        """An observation waits whose stamp is due: take() returns it."""
+        with self._lock:
+            return self._slot is not None and self._due(self._slot[1])
+
     def has_observation(self) -> bool:
+        """An observation waits, due or not."""
         return self._slot is not None
 
-    def wait_s(self, now: float) -> float:
-        """Seconds until the planning rate allows the next plan (0 when due)."""
-        return max(0.0, self._next_plan - float(now))
+    def _due(self, t_obs: float) -> bool:
+        return t_obs >= self._next_plan - STAMP_TOLERANCE * self.period or t_obs < self._last_planned
 
-    def planned(self, now: float) -> None:
-        self._next_plan = float(now) + self.period
+    def _schedule(self, t_obs: float) -> None:
+        late = t_obs - self._next_plan
+        keep_phase = t_obs >= self._last_planned and late < 0.5 * self.period
+        self._next_plan = (self._next_plan if keep_phase else t_obs) + self.period
+        self._last_planned = t_obs
 
     def inputs(self, obs, now: float) -> PlanInputs | None:
         """What policy.act needs for `obs` at `now`, or None (the reason counted and kept in last_refusal)."""
