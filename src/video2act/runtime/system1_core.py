@@ -9,7 +9,7 @@ then from its worker `ready()` / `take()` (the planning rate, on the observation
 
 Planning rate (`rate_hz`), counted on the observations' capture stamps, not on the worker's clock: an observation
 is taken as soon as it arrives (and the worker is free) when its stamp is due, i.e. at least one period after the
-last plan was due, less `STAMP_TOLERANCE` of a period for capture jitter; one that is not due waits in the slot
+last plan was due, less `PLAN_EARLY` of a period for capture jitter (runtime/schedule.py); one that is not due waits in the slot
 for a newer one. The schedule keeps its phase (the next plan is due one period after the last was due) and makes
 up lateness under half a period, so 15 Hz frames still give 10 plans a second; a later plan (the worker was busy)
 starts it afresh from that stamp. With a 10 Hz camera every frame is planned the moment it arrives. Counting on
@@ -49,10 +49,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from video2act.runtime.feature_cache import FeatureCache
+from video2act.runtime.schedule import PhaseSchedule
 
 
 GUIDANCE_MODES = ("none", "rtc")
-STAMP_TOLERANCE = 0.25  # of a period: a stamp this much early is still due (capture jitter, not a faster camera)
+# the planning schedule (runtime/schedule.py), in periods: a stamp this early is still due (capture jitter, not a
+# faster camera); lateness under this is made up
+PLAN_EARLY, PLAN_CATCH_UP = 0.25, 0.5
 
 
 def chunk_frame_id(prefix_steps: int) -> str:
@@ -149,8 +152,7 @@ class System1Core:
         self._partial: dict[float, dict[str, np.ndarray]] = {}
         self._slot = None
         self._lock = threading.Lock()
-        self._next_plan = -math.inf  # stamp the next plan is due at
-        self._last_planned = -math.inf  # stamp of the last observation planned from
+        self._plans = PhaseSchedule(self.period, PLAN_EARLY * self.period, PLAN_CATCH_UP * self.period)  # on stamps
         if guidance not in GUIDANCE_MODES:
             raise ValueError(f"guidance must be one of {list(GUIDANCE_MODES)}. Got {guidance!r}")
         if not (control_hz > 0 and guidance_delay >= 0 and guidance_soft_steps >= 0):
@@ -221,36 +223,28 @@ class System1Core:
         self._executing = None
         with self._lock:
             self._slot = None
-            self._next_plan = self._last_planned = -math.inf
+            self._plans.reset()
 
     # -- planning ---------------------------------------------------------------------------------
     def take(self):
         """The newest (images, t_obs) not yet planned from if its stamp is due (the planning rate, see the module
         docstring), else None; taking it empties the slot and schedules the next plan."""
         with self._lock:
-            if self._slot is None or not self._due(self._slot[1]):
+            if self._slot is None or not self._plans.due(self._slot[1]):
                 return None
             obs, self._slot = self._slot, None
-            self._schedule(obs[1])
+            self._plans.mark(obs[1])
         return obs
 
     def ready(self) -> bool:
         """An observation waits whose stamp is due: take() returns it."""
         with self._lock:
-            return self._slot is not None and self._due(self._slot[1])
+            return self._slot is not None and self._plans.due(self._slot[1])
 
     def has_observation(self) -> bool:
         """An observation waits, due or not."""
         return self._slot is not None
 
-    def _due(self, t_obs: float) -> bool:
-        return t_obs >= self._next_plan - STAMP_TOLERANCE * self.period or t_obs < self._last_planned
-
-    def _schedule(self, t_obs: float) -> None:
-        late = t_obs - self._next_plan
-        keep_phase = t_obs >= self._last_planned and late < 0.5 * self.period
-        self._next_plan = (self._next_plan if keep_phase else t_obs) + self.period
-        self._last_planned = t_obs
 
     def inputs(self, obs, now: float) -> PlanInputs | None:
         """What policy.act needs for `obs` at `now`, or None (the reason counted and kept in last_refusal)."""

@@ -4,7 +4,10 @@ The rclpy node (video2act.ros.system2_node) converts images and calls `offer(sta
 worker `due(now)` / `computed(now)`; every time is passed in (tests use a fake clock).
 
 - Frame spacing: frames enter System 2's sliding windows at most `frame_hz` (the rate the model was trained
-  with: checkpoint dataset.json system2_frame_hz), so the long window spans the time it was trained on.
+  with: checkpoint dataset.json system2_frame_hz), so the long window spans the time it was trained on. The
+  spacing keeps its phase on the stamps (runtime/schedule.py, `FRAME_EARLY` / `FRAME_CATCH_UP`): counted from the
+  last queued frame with a 1 ms margin, a 30 Hz camera's jittered stamps skipped a third frame now and then and
+  the windows drifted below 10 Hz.
 - A clock that jumps backwards by more than `restart_after` seconds (a simulator reset, a replayed bag) restarts
   the windows instead of dropping every later frame as "too early" (which froze System 2 until the clock had
   caught up with its old value); smaller steps back are out-of-order frames and are dropped.
@@ -28,7 +31,12 @@ from __future__ import annotations
 
 import math
 
+from video2act.runtime.schedule import PhaseSchedule
+
 QUEUE, SKIP, RESTART = "queue", "skip", "restart"
+# the frame schedule (runtime/schedule.py), in frame spacings: a stamp this early still enters the windows
+# (capture jitter: a 30 Hz camera's every third frame is 1 ms early about half the time); lateness under this is made up
+FRAME_EARLY, FRAME_CATCH_UP = 0.25, 0.5
 
 
 def configured_rates() -> tuple[float, float]:
@@ -48,8 +56,8 @@ class System2Core:
         self.period = 1.0 / float(rate_hz)
         self.restart_after = float(restart_after)
         self._last_queued = -math.inf
-        self._next_compute = -math.inf
-        self._rephase = True
+        self._frames = PhaseSchedule(self.spacing, FRAME_EARLY * self.spacing, FRAME_CATCH_UP * self.spacing)  # stamps
+        self._calls = self._call_schedule()
         self.counts = {"frames_spaced_out": 0, "frames_out_of_order": 0, "window_restarts": 0, "windows_primed": 0,
                        "frames_out_of_order_in_windows": 0}
         self._prime = True  # the next fed frame starts new windows
@@ -58,7 +66,10 @@ class System2Core:
         if not (rate_hz > 0 and math.isfinite(rate_hz)):
             raise ValueError(f"rate_hz must be a positive number, got {rate_hz!r}")
         self.period = 1.0 / float(rate_hz)
-        self._rephase = True  # the new rate's schedule starts at the next call
+        self._calls = self._call_schedule()  # the new rate's schedule starts at the next call
+
+    def _call_schedule(self) -> PhaseSchedule:
+        return PhaseSchedule(self.period, catch_up=min(self.period, self.spacing))
 
     def offer(self, stamp: float) -> str:
         """QUEUE the frame, SKIP it (too close to the last one, or slightly out of order), or RESTART the
@@ -67,31 +78,31 @@ class System2Core:
         if stamp < self._last_queued - self.restart_after:
             self.counts["window_restarts"] += 1
             self._last_queued = stamp
+            self._frames.reset()
+            self._frames.mark(stamp)
             return RESTART
         if stamp < self._last_queued:
             self.counts["frames_out_of_order"] += 1
             return SKIP
-        if stamp < self._last_queued + self.spacing - 1e-3:
+        if not self._frames.due(stamp):
             self.counts["frames_spaced_out"] += 1
             return SKIP
         self._last_queued = stamp
+        self._frames.mark(stamp)
         return QUEUE
 
     def due(self, now: float) -> bool:
-        return float(now) >= self._next_compute
+        return self._calls.due(now)
 
     def computed(self, now: float) -> None:
-        now = float(now)
-        late = now - self._next_compute
-        base = now if self._rephase or not 0.0 <= late < min(self.period, self.spacing) else self._next_compute
-        self._next_compute = base + self.period
-        self._rephase = False
+        self._calls.mark(now)
 
     # -- windows ----------------------------------------------------------------------------------
     def new_episode(self) -> None:
         """A new scene: the next frame offered is queued whatever its stamp and primes new windows."""
         self._prime = True
         self._last_queued = -math.inf
+        self._frames.reset()
 
     def restart_windows(self) -> None:
         """The next fed frame primes new windows (after a clock jump: offer() returned RESTART)."""
