@@ -106,7 +106,7 @@ def test_the_runtime_blends_as_the_streamer_is_declared():
 
     blend = node_params.declaration("trajectory_streamer")["blend"]
     assert set(blend.validation["one_of"]) == set(BLEND_MODES)
-    assert ChunkExecutor(1 / 30).blend == blend.default == "crossfade"
+    assert ChunkExecutor(1 / 30).blend == blend.default == "ensemble"
     core = StreamerCore(RobotDescription.from_config(), rate_hz=30.0, chunk_dt=1 / 30)
     assert core.executor.blend == blend.default and core.executor.blend_window == node_params.default("trajectory_streamer", "blend_window")
 

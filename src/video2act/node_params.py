@@ -17,7 +17,7 @@ evaluation) reads it here. No other table repeats them; deployment values go in 
         read_only: true                 # default; false: changeable at run time (set_parameters)
 
     from video2act.node_params import declaration, defaults, read
-    declaration("trajectory_streamer")["blend"].default     # "crossfade"
+    declaration("trajectory_streamer")["blend"].default     # "ensemble"
     p = read("trajectory_streamer", {"sink": "piper_ros"})  # frozen dataclass, validated
 """
 from __future__ import annotations

@@ -60,7 +60,7 @@ class LoopConfig:
     system2_latency: float | None = 0.1
     synchronous: bool = False
     frame_hz: float = 10.0
-    blend: str = "crossfade"
+    blend: str = "ensemble"
     ensemble_k: float = 0.01
     blend_window: float = 0.1
     max_image_age: float = 0.3

@@ -9,8 +9,8 @@ then from its worker `ready()` / `take()` (the planning rate, on the observation
 
 Planning rate (`rate_hz`), counted on the observations' capture stamps, not on the worker's clock: an observation
 is taken as soon as it arrives (and the worker is free) when its stamp is due, i.e. at least one period after the
-last plan was due, less `PLAN_EARLY` of a period for capture jitter (runtime/schedule.py); one that is not due waits in the slot
-for a newer one. The schedule keeps its phase (the next plan is due one period after the last was due) and makes
+last plan was due, less `PLAN_EARLY` of a period for capture jitter (runtime/schedule.py); one that is not due
+waits in the slot for a newer one. The schedule keeps its phase (the next plan is due one period after the last was due) and makes
 up lateness under half a period, so 15 Hz frames still give 10 plans a second; a later plan (the worker was busy)
 starts it afresh from that stamp. With a 10 Hz camera every frame is planned the moment it arrives. Counting on
 the worker's clock instead (next plan one period after the last *ran*) kept any delay once it happened: frames at
