@@ -25,7 +25,7 @@ def test_compute_rate_on_the_clock_passed_in():
     core = System2Core(frame_hz=10.0, rate_hz=5.0)
     assert core.due(0.0)
     core.computed(0.0)
-    assert not core.due(0.19) and core.due(0.2)
+    assert not core.due(0.17) and core.due(0.176)  # a frame 25 ms early (jitter) is on time
     core.set_rate(1.0)
     core.computed(1.0)
     assert not core.due(1.9) and core.due(2.0)
@@ -53,16 +53,16 @@ def test_only_lateness_under_one_frame_is_made_up():
     core = System2Core(frame_hz=10.0, rate_hz=1.0)
     core.computed(0.0)
     core.computed(1.05)  # 0.05 s late: kept in phase
-    assert core.due(2.0) and not core.due(1.99)
+    assert core.due(2.0) and not core.due(1.97)
     core.computed(2.3)  # 0.3 s late: afresh
-    assert not core.due(3.29) and core.due(3.3)
+    assert not core.due(3.27) and core.due(3.3)
 
 
 def test_a_late_call_starts_the_schedule_afresh_instead_of_bursting():
     core = System2Core(frame_hz=10.0, rate_hz=5.0)
     core.computed(0.0)
     core.computed(1.0)  # 0.8 s late (a stalled machine): the next call is one period after this one
-    assert not core.due(1.19) and core.due(1.2)
+    assert not core.due(1.17) and core.due(1.2)
 
 
 def test_a_jittered_30hz_camera_fills_the_windows_at_exactly_10hz():

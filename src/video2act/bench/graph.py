@@ -70,7 +70,8 @@ class _Probe:
                                      lambda m: self.chunks.append((time.time(), stamp_to_sec(m.header.stamp))), qos)
             node.create_subscription(JointState, topics["command"]["left"],
                                      lambda m: self.commands.append((time.time(), stamp_to_sec(m.header.stamp))), qos)
-            node.create_subscription(Image, topics["features"]["spatial"], lambda m: self.features.append(time.time()), qos)
+            node.create_subscription(Image, topics["features"]["spatial"],
+                                     lambda m: self.features.append((time.time(), stamp_to_sec(m.header.stamp))), qos)
 
     def set_rate(self, node_name: str, hz: float) -> None:
         """Set `rate_hz` of another node; TimeoutError if its service does not answer, RuntimeError if refused."""
@@ -97,6 +98,7 @@ def event_rate(times) -> float:
 def phase_stats(probe: _Probe, t0: float, t1: float) -> dict:
     """Latencies, jitter and rates of the records that arrived in [t0, t1)."""
     chunks = [c for c in probe.chunks if t0 <= c[0] < t1]
+    features = [f for f in probe.features if t0 <= f[0] < t1]
     cmds = np.array([c for c in probe.commands if t0 <= c[0] < t1 + 1.0])
     latency = []
     for arrival, stamp in chunks:
@@ -107,7 +109,9 @@ def phase_stats(probe: _Probe, t0: float, t1: float) -> dict:
     recv_dt, stamp_dt = np.diff(in_window[:, 0]), np.diff(in_window[:, 1])
     return {
         "s1_chunk_hz": event_rate([c[0] for c in chunks]),
-        "s2_feature_hz": event_rate([f for f in probe.features if t0 <= f < t1]),
+        "s2_feature_hz": event_rate([f[0] for f in features]),
+        "s2_gap_ms": (np.diff([f[1] for f in features]).max() * 1e3, np.diff([f[0] for f in features]).max() * 1e3)
+        if len(features) >= 2 else None,
         "cam_to_cmd_ms": np.percentile(latency, [50, 95]) * 1e3 if latency else None,
         "obs_to_chunk_ms": np.percentile([a - s for a, s in chunks], [50, 95]) * 1e3 if chunks else None,
         "cmd_hz": event_rate(in_window[:, 0]),
@@ -198,9 +202,10 @@ def print_report(r: dict) -> None:
     c = r["config"]
     print(f"\ngraph benchmark: preset {c['checkpoint'] or c['preset']}, cameras {c['width']}x{c['height']} @ 30 Hz, "
           f"{c['window']:g} s per phase, {os.cpu_count()} CPU cores, no GPU use")
-    print(f"{'':38}{'System 2 normal':>18}{'System 2 at 1 Hz':>18}")
+    print(f"{'':44}{'System 2 normal':>18}{'System 2 at 1 Hz':>18}")
     rows = [
         ("System 2 feature rate (Hz)", lambda p: f"{p['s2_feature_hz']:.2f}"),
+        ("System 2 longest gap, stamps / received (ms)", lambda p: _pair(p["s2_gap_ms"])),
         ("System 1 chunk rate (Hz)", lambda p: f"{p['s1_chunk_hz']:.2f}"),
         ("camera-to-command p50 / p95 (ms)", lambda p: _pair(p["cam_to_cmd_ms"])),
         ("observation-to-chunk p50 / p95 (ms)", lambda p: _pair(p["obs_to_chunk_ms"])),
@@ -209,7 +214,7 @@ def print_report(r: dict) -> None:
         ("cmd interval std / max, stamped (ms)", lambda p: _pair(p["cmd_interval_stamp_ms"])),
     ]
     for label, fmt in rows:
-        print(f"{label:<38}{fmt(r['normal']):>18}{fmt(r['slowed']):>18}")
+        print(f"{label:<44}{fmt(r['normal']):>18}{fmt(r['slowed']):>18}")
     s = r["sync"]
     print("\nsynchronous baseline (System 2 push+compute inline before System 1 act, same process, graph stopped):")
     print(f"  inline step {s['inline_s'] * 1e3:.1f} ms -> {1 / s['inline_s']:.2f} Hz;  act alone {s['act_s'] * 1e3:.1f} ms "

@@ -1,7 +1,8 @@
 """System 2's scheduling decisions without ROS: which camera frames enter the windows, when to compute.
 
 The rclpy node (video2act.ros.system2_node) converts images and calls `offer(stamp)` per frame, then from its
-worker `due(now)` / `computed(now)`; every time is passed in (tests use a fake clock).
+worker `due(t)` / `computed(t)` with the newest frame's stamp (evaluation: its tick time); every time is passed in
+(tests use a fake clock).
 
 - Frame spacing: frames enter System 2's sliding windows at most `frame_hz` (the rate the model was trained
   with: checkpoint dataset.json system2_frame_hz), so the long window spans the time it was trained on. The
@@ -15,8 +16,9 @@ worker `due(now)` / `computed(now)`; every time is passed in (tests use a fake c
   (the next call is due one period after the last one was due, not after it ran) so calls that can only start
   when a frame arrives (the node's worker wakes on frames at `frame_hz`) still average `rate_hz`: at 10 Hz frames
   and 6 Hz, calls land on frames 0, 2, 4, 5, 7, 9, 10 ... instead of every second frame (5 Hz). Only lateness of
-  less than one frame spacing is made up, so two calls are never closer than one period minus one frame spacing
-  (0.9 s at 1 Hz); a call later than that (a slow machine, a skipped frame) starts the schedule afresh from then,
+  less than one frame spacing is made up, and a frame up to `FRAME_EARLY` of a spacing early counts as on time
+  (stamp jitter), so two calls are never closer than one period minus 1.25 frame spacings (0.875 s at 1 Hz); a
+  call later than that (a slow machine, a skipped frame) starts the schedule afresh from then,
   so there is never a burst to catch up.
 - Windows (`feed(stream, rgb, stamp)`, a model.system2_stream.System2Stream or anything with its prime / push /
   reset / ready): new windows (at start, after `new_episode()`, after a restart, or when the stream refuses a
@@ -69,7 +71,7 @@ class System2Core:
         self._calls = self._call_schedule()  # the new rate's schedule starts at the next call
 
     def _call_schedule(self) -> PhaseSchedule:
-        return PhaseSchedule(self.period, catch_up=min(self.period, self.spacing))
+        return PhaseSchedule(self.period, early=FRAME_EARLY * self.spacing, catch_up=min(self.period, self.spacing))
 
     def offer(self, stamp: float) -> str:
         """QUEUE the frame, SKIP it (too close to the last one, or slightly out of order), or RESTART the
