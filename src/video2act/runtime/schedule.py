@@ -30,6 +30,11 @@ class PhaseSchedule:
         self._next = -math.inf
         self._last = -math.inf
 
+    @property
+    def last(self) -> float:
+        """Time of the last event (-inf before the first, after reset)."""
+        return self._last
+
     def due(self, t: float) -> bool:
         t = float(t)
         return t >= self._next - self.early or t < self._last

@@ -10,9 +10,9 @@ then from its worker `ready()` / `take()` (the planning rate, on the observation
 Planning rate (`rate_hz`), counted on the observations' capture stamps, not on the worker's clock: an observation
 is taken as soon as it arrives (and the worker is free) when its stamp is due, i.e. at least one period after the
 last plan was due, less `PLAN_EARLY` of a period for capture jitter (runtime/schedule.py); one that is not due
-waits in the slot for a newer one. The schedule keeps its phase (the next plan is due one period after the last was due) and makes
-up lateness under half a period, so 15 Hz frames still give 10 plans a second; a later plan (the worker was busy)
-starts it afresh from that stamp. With a 10 Hz camera every frame is planned the moment it arrives. Counting on
+waits in the slot for a newer one. The schedule keeps its phase (the next plan is due one period after the last
+was due) and makes up lateness under half a period, so 15 Hz frames still give 10 plans a second; a later plan
+(the worker was busy) starts it afresh from that stamp. With a 10 Hz camera every frame is planned the moment it arrives. Counting on
 the worker's clock instead (next plan one period after the last *ran*) kept any delay once it happened: frames at
 the same rate as the plans then waited up to a period each, for the rest of the run (camera-to-command p95 90-120
 ms in `bench graph`, varying with the phase). Stamps that go backwards (a simulator reset, a replayed bag) restart
@@ -244,7 +244,6 @@ class System1Core:
     def has_observation(self) -> bool:
         """An observation waits, due or not."""
         return self._slot is not None
-
 
     def inputs(self, obs, now: float) -> PlanInputs | None:
         """What policy.act needs for `obs` at `now`, or None (the reason counted and kept in last_refusal)."""

@@ -57,7 +57,6 @@ class System2Core:
         self.spacing = 1.0 / float(frame_hz)
         self.period = 1.0 / float(rate_hz)
         self.restart_after = float(restart_after)
-        self._last_queued = -math.inf
         self._frames = PhaseSchedule(self.spacing, FRAME_EARLY * self.spacing, FRAME_CATCH_UP * self.spacing)  # stamps
         self._calls = self._call_schedule()
         self.counts = {"frames_spaced_out": 0, "frames_out_of_order": 0, "window_restarts": 0, "windows_primed": 0,
@@ -77,19 +76,17 @@ class System2Core:
         """QUEUE the frame, SKIP it (too close to the last one, or slightly out of order), or RESTART the
         windows with it (the clock went back by more than restart_after)."""
         stamp = float(stamp)
-        if stamp < self._last_queued - self.restart_after:
+        last_queued = self._frames.last
+        if stamp < last_queued - self.restart_after:
             self.counts["window_restarts"] += 1
-            self._last_queued = stamp
-            self._frames.reset()
-            self._frames.mark(stamp)
+            self._frames.mark(stamp)  # before the last: a fresh schedule from this frame
             return RESTART
-        if stamp < self._last_queued:
+        if stamp < last_queued:
             self.counts["frames_out_of_order"] += 1
             return SKIP
         if not self._frames.due(stamp):
             self.counts["frames_spaced_out"] += 1
             return SKIP
-        self._last_queued = stamp
         self._frames.mark(stamp)
         return QUEUE
 
@@ -103,7 +100,6 @@ class System2Core:
     def new_episode(self) -> None:
         """A new scene: the next frame offered is queued whatever its stamp and primes new windows."""
         self._prime = True
-        self._last_queued = -math.inf
         self._frames.reset()
 
     def restart_windows(self) -> None:
