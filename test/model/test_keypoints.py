@@ -62,6 +62,21 @@ def test_augmentation_only_in_training_and_shapes():
     assert shifted.shape == x.shape and not torch.equal(shifted, x) and shifted.abs().max() <= 1.0
 
 
+def test_color_jitter_casts_each_channel_apart_and_only_when_asked():
+    grey = torch.zeros(64, 3, 24, 32)  # mid grey: every channel equal, inside [-1, 1] under any cast
+    plain = KeypointImageEncoder((24, 32), channels=(4, 8, 8), num_keypoints=3, hidden_size=8)
+    cast = KeypointImageEncoder((24, 32), channels=(4, 8, 8), num_keypoints=3, hidden_size=8, color_jitter=0.15)
+    torch.manual_seed(0)
+    out = plain.augment(grey)
+    assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])  # gain / bias: no hue
+    torch.manual_seed(0)
+    out = cast.augment(grey)
+    spread = (out.amax(1) - out.amin(1)).flatten(1).amax(1)  # per image: largest channel difference
+    # grey 0.5 in [0, 1]; gain 0.9-1.1 and bias +-0.1 give (0.45-0.55) * (0.85-1.15) per channel: at most ~0.2
+    # apart in [-1, 1] units, and well above 0 for most draws
+    assert float(spread.max()) <= 2 * 0.55 * 0.3 + 1e-5 and float(spread.median()) > 0.03
+
+
 def test_object_oracle_policy_needs_object_poses():
     policy = Video2ActPolicy.from_preset("small_oracle", seed=0)
     assert isinstance(policy.encoders.image_encoder, ObjectStateEncoder)

@@ -56,11 +56,16 @@ class KeypointImageEncoder(nn.Module):
         shift: random-shift augmentation in pixels (training only; replicate-pad then random crop). A fixed
             camera tells absolute positions: a shift of s px costs ~s px of placement accuracy.
         coord_channels: append x / y coordinate channels to the image (CoordConv).
+        color_jitter: training only, each colour channel of an image times 1 +- color_jitter (one draw per
+            image and channel), on top of the +-10 % brightness / contrast: the warm / cool casts of the
+            randomised scenes' lights (config/sim.yaml scene_randomization.light.tint). 0 leaves hues alone.
     """
 
     def __init__(self, image_size, channels=(16, 32, 32), num_keypoints: int = 16, hidden_size: int = 128,
-                 shift: int = 0, groups: int = 8, coord_channels: bool = True, init_temperature: float = 1.0):
+                 shift: int = 0, groups: int = 8, coord_channels: bool = True, init_temperature: float = 1.0,
+                 color_jitter: float = 0.0):
         super().__init__()
+        self.color_jitter = float(color_jitter)
         c1, c2, c3 = channels
         self.image_size = tuple(int(v) for v in image_size)
         self.shift = int(shift)
@@ -78,7 +83,8 @@ class KeypointImageEncoder(nn.Module):
         self.keypoint_embed = nn.Parameter(torch.randn(num_keypoints, hidden_size) * 0.02)
 
     def augment(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Random shift of up to `shift` px (one draw per image) and mild brightness / contrast jitter."""
+        """Random shift of up to `shift` px (one draw per image), mild brightness / contrast jitter and, with
+        color_jitter, a per-channel colour cast."""
         n, _, h, w = pixels.shape
         s = self.shift
         if s > 0:
@@ -91,6 +97,10 @@ class KeypointImageEncoder(nn.Module):
             pixels = padded.permute(0, 2, 3, 1)[idx, rows, cols].permute(0, 3, 1, 2)
         gain = 1.0 + 0.1 * (torch.rand(n, 1, 1, 1, device=pixels.device) * 2 - 1)
         bias = 0.1 * (torch.rand(n, 1, 1, 1, device=pixels.device) * 2 - 1)
+        if self.color_jitter > 0:
+            # the cast scales the light falling on the scene: the [0, 1] image, not its [-1, 1] code
+            cast = 1.0 + self.color_jitter * (torch.rand(n, 3, 1, 1, device=pixels.device) * 2 - 1)
+            pixels = ((pixels + 1.0) * cast - 1.0).clamp(-1.0, 1.0)
         return (pixels * gain + bias).clamp(-1.0, 1.0)
 
     def keypoints(self, pixels: torch.Tensor) -> torch.Tensor:
